@@ -1,0 +1,291 @@
+// Package native is edgeclip's pure-Go CLIP engine and the reference every
+// other backend is checked against (runtime/backendtest). It runs fp32,
+// weight-only int8 (w8) and dynamic int8 (w8a8) on all cores.
+package native
+
+import (
+	"context"
+	"fmt"
+	goruntime "runtime"
+	"sync"
+
+	"github.com/edgeclip/edgeclip/runtime"
+)
+
+func init() { runtime.Register(Backend{}) }
+
+// Backend is the native engine. The zero value is ready to use.
+type Backend struct{}
+
+func (Backend) Name() string { return "native" }
+
+func (Backend) Capabilities() runtime.Capabilities {
+	return runtime.Capabilities{
+		Precisions:    []runtime.Precision{runtime.FP32, runtime.W8, runtime.W8A8},
+		Devices:       []string{"cpu"},
+		TextEarlyExit: true,
+	}
+}
+
+// Open resolves every weight once (a view into the model file where the
+// bytes allow it) and plans nothing else: buffers grow on first use and are
+// then reused, so steady-state encoding does not allocate.
+func (b Backend) Open(ctx context.Context, w runtime.Weights, opts runtime.Options) (runtime.Session, error) {
+	prec := opts.Precision
+	if prec == "" {
+		prec = runtime.FP32
+	}
+	if !b.Capabilities().Supports(prec) {
+		return nil, fmt.Errorf("native: precision %q: %w", prec, runtime.ErrNotSupported)
+	}
+	if opts.Device != "" && opts.Device != "cpu" {
+		return nil, fmt.Errorf("native: device %q: %w", opts.Device, runtime.ErrNotSupported)
+	}
+	m, err := load(w, prec)
+	if err != nil {
+		return nil, err
+	}
+	threads := opts.Threads
+	if threads <= 0 {
+		threads = goruntime.GOMAXPROCS(0)
+	}
+	return &session{m: m, prec: prec, threads: threads}, nil
+}
+
+// session serialises calls: one set of buffers, all cores per call.
+type session struct {
+	mu      sync.Mutex
+	m       *model
+	prec    runtime.Precision
+	threads int
+	buf     buffers
+	spans   []span
+	closed  bool
+}
+
+type span struct{ off, n int }
+
+func (s *session) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.buf = buffers{}
+	return nil
+}
+
+var errClosed = fmt.Errorf("native: session closed")
+
+func (s *session) EncodeImages(ctx context.Context, pixels []float32, n int, out []float32) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
+	c := &s.m.cfg
+	size, e := c.ImageSize, c.EmbedDim
+	if n < 0 || len(pixels) != n*3*size*size {
+		return fmt.Errorf("native: EncodeImages: %d pixels for %d images of 3×%d×%d", len(pixels), n, size, size)
+	}
+	if len(out) != n*e {
+		return fmt.Errorf("native: EncodeImages: output length %d, want %d", len(out), n*e)
+	}
+	if n == 0 {
+		return nil
+	}
+	w, T, g, p, pd := c.Vision.Width, c.Tokens(), c.Grid(), c.PatchSize, c.PatchDim()
+	total := n * T
+	x := s.buf.f32(&s.buf.x, total*w)
+	// Patch embedding as one matmul over all patches of all images.
+	patches := s.buf.f32(&s.buf.patches, n*g*g*pd)
+	for img := range n {
+		px := pixels[img*3*size*size:]
+		for gy := range g {
+			for gx := range g {
+				dst := patches[((img*g+gy)*g+gx)*pd:]
+				for ch := range 3 {
+					for ky := range p {
+						row := px[ch*size*size+(gy*p+ky)*size+gx*p:]
+						copy(dst[(ch*p+ky)*p:(ch*p+ky)*p+p], row[:p])
+					}
+				}
+			}
+		}
+	}
+	pe := s.buf.f32(&s.buf.h, n*g*g*w)
+	s.linear(&s.m.patch, patches, n*g*g, pe)
+	s.spans = s.spans[:0]
+	for img := range n {
+		base := img * T * w
+		copy(x[base:base+w], s.m.class)
+		copy(x[base+w:base+T*w], pe[img*g*g*w:(img+1)*g*g*w])
+		for i, v := range s.m.vpos {
+			x[base+i] += v
+		}
+		s.spans = append(s.spans, span{img * T, T})
+	}
+	h := s.buf.f32(&s.buf.h, total*w)
+	layerNorm(x, total, w, s.m.lnPreW, s.m.lnPreB, c.LNEps, h)
+	copy(x, h)
+	if err := s.tower(ctx, &s.m.vis, x, total, false); err != nil {
+		return err
+	}
+	return s.pool(x, w, s.m.lnPostW, s.m.lnPostB, &s.m.vproj, out)
+}
+
+func (s *session) EncodeTexts(ctx context.Context, ids [][]int32, out []float32) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
+	c := &s.m.cfg
+	if len(out) != len(ids)*c.EmbedDim {
+		return fmt.Errorf("native: EncodeTexts: output length %d, want %d", len(out), len(ids)*c.EmbedDim)
+	}
+	total := 0
+	for i, seq := range ids {
+		if len(seq) == 0 || len(seq) > c.ContextLen {
+			return fmt.Errorf("native: EncodeTexts: text %d has %d tokens, want 1..%d", i, len(seq), c.ContextLen)
+		}
+		for j, id := range seq {
+			if id < 0 || int(id) >= c.VocabSize {
+				return fmt.Errorf("native: EncodeTexts: text %d token %d: id %d outside vocabulary of %d", i, j, id, c.VocabSize)
+			}
+		}
+		total += len(seq)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	w := c.Text.Width
+	x := s.buf.f32(&s.buf.x, total*w)
+	s.spans = s.spans[:0]
+	off := 0
+	// Under the causal mask, positions after the end token cannot change
+	// it, so each text runs only up to its end token.
+	for _, seq := range ids {
+		for j, id := range seq {
+			row := x[(off+j)*w : (off+j+1)*w]
+			copy(row, s.m.tok[int(id)*w:(int(id)+1)*w])
+			for k, v := range s.m.tpos[j*w : (j+1)*w] {
+				row[k] += v
+			}
+		}
+		s.spans = append(s.spans, span{off, len(seq)})
+		off += len(seq)
+	}
+	if err := s.tower(ctx, &s.m.txt, x, total, true); err != nil {
+		return err
+	}
+	// Pool at each text's end token: its last position.
+	for i := range s.spans {
+		s.spans[i].off += s.spans[i].n - 1
+	}
+	return s.pool(x, w, s.m.lnFinW, s.m.lnFinB, &s.m.tproj, out)
+}
+
+// pool takes the row at each span's offset, normalises and projects it.
+func (s *session) pool(x []float32, w int, g, b []float32, proj *linear, out []float32) error {
+	n := len(s.spans)
+	rows := s.buf.f32(&s.buf.pooled, n*w)
+	for i, sp := range s.spans {
+		layerNorm(x[sp.off*w:(sp.off+1)*w], 1, w, g, b, s.m.cfg.LNEps, rows[i*w:(i+1)*w])
+	}
+	s.linear(proj, rows, n, out)
+	e := s.m.cfg.EmbedDim
+	for i := range n {
+		l2normalize(out[i*e : (i+1)*e])
+	}
+	return nil
+}
+
+func (s *session) tower(ctx context.Context, t *tower, x []float32, total int, causal bool) error {
+	w, eps := t.width, s.m.cfg.LNEps
+	h := s.buf.f32(&s.buf.h, total*w)
+	qkv := s.buf.f32(&s.buf.qkv, total*3*w)
+	att := s.buf.f32(&s.buf.att, total*w)
+	mlp := s.buf.f32(&s.buf.mlp, total*t.mlp)
+	maxLen := 0
+	for _, sp := range s.spans {
+		maxLen = max(maxLen, sp.n)
+	}
+	scores := s.buf.scores(s.threads, maxLen)
+	norm := func(g, b []float32) {
+		parallel(s.threads, total, 16, func(_, lo, hi int) {
+			layerNorm(x[lo*w:hi*w], hi-lo, w, g, b, eps, h[lo*w:hi*w])
+		})
+	}
+	for bi := range t.blocks {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("native: %w", err)
+		}
+		b := &t.blocks[bi]
+		norm(b.ln1w, b.ln1b)
+		s.linear(&b.qkv, h, total, qkv)
+		tasks := len(s.spans) * t.heads
+		parallel(s.threads, tasks, 1, func(wk, lo, hi int) {
+			for task := lo; task < hi; task++ {
+				sp := s.spans[task/t.heads]
+				attention(qkv[sp.off*3*w:(sp.off+sp.n)*3*w], sp.n, w, t.heads, task%t.heads, causal,
+					0, sp.n, scores[wk], att[sp.off*w:(sp.off+sp.n)*w])
+			}
+		})
+		s.linear(&b.out, att, total, h)
+		for i, v := range h[:total*w] {
+			x[i] += v
+		}
+		norm(b.ln2w, b.ln2b)
+		s.linear(&b.fc1, h, total, mlp)
+		parallel(s.threads, total, 8, func(_, lo, hi int) {
+			gelu(mlp[lo*t.mlp:hi*t.mlp], s.m.quick)
+		})
+		s.linear(&b.fc2, mlp, total, h)
+		for i, v := range h[:total*w] {
+			x[i] += v
+		}
+	}
+	return nil
+}
+
+// buffers are grown on demand and reused across calls.
+type buffers struct {
+	x, h, qkv, att, mlp, patches, pooled []float32
+	sc                                   [][]float32
+	deq                                  [][]float32
+	xq                                   []int8
+	xs                                   []float32
+}
+
+func (b *buffers) f32(p *[]float32, n int) []float32 {
+	if cap(*p) < n {
+		*p = make([]float32, n)
+	}
+	*p = (*p)[:n]
+	return *p
+}
+
+func grow2(p *[][]float32, workers, n int) [][]float32 {
+	if len(*p) < workers || (len(*p) > 0 && cap((*p)[0]) < n) {
+		*p = make([][]float32, workers)
+		for i := range *p {
+			(*p)[i] = make([]float32, n)
+		}
+	}
+	for i := range *p {
+		(*p)[i] = (*p)[i][:n]
+	}
+	return *p
+}
+
+func (b *buffers) scores(workers, n int) [][]float32  { return grow2(&b.sc, workers, n) }
+func (b *buffers) dequant(workers, n int) [][]float32 { return grow2(&b.deq, workers, n) }
+
+func (b *buffers) act(n int) ([]int8, []float32) {
+	if cap(b.xq) < n {
+		b.xq = make([]int8, n)
+	}
+	if cap(b.xs) < n {
+		b.xs = make([]float32, n)
+	}
+	return b.xq[:n], b.xs
+}
