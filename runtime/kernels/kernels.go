@@ -9,8 +9,22 @@ package kernels
 
 // SgemmNT computes rows of C = A·Bᵀ + bias for output columns [n0, n1).
 // a is [m, k], b is [n, k] (only rows n0..n1 are read), c is [m, ldc].
-// bias may be nil.
+// bias may be nil. It dispatches to the fastest kernel the CPU supports.
 func SgemmNT(m, k, n0, n1 int, a, b, c []float32, ldc int, bias []float32) {
+	sgemmNT(m, k, n0, n1, a, b, c, ldc, bias)
+}
+
+// Dot is the float32 inner product of equal-length vectors.
+func Dot(a, b []float32) float32 { return dot(a, b) }
+
+// Implementations chosen at init by CPU features.
+var (
+	sgemmNT = sgemmNTGo
+	dot     = dotGo
+)
+
+// sgemmNTGo is the pure-Go reference of SgemmNT.
+func sgemmNTGo(m, k, n0, n1 int, a, b, c []float32, ldc int, bias []float32) {
 	i := 0
 	for ; i+4 <= m; i += 4 {
 		a0, a1, a2, a3 := a[i*k:i*k+k], a[(i+1)*k:(i+1)*k+k], a[(i+2)*k:(i+2)*k+k], a[(i+3)*k:(i+3)*k+k]
@@ -33,7 +47,7 @@ func SgemmNT(m, k, n0, n1 int, a, b, c []float32, ldc int, bias []float32) {
 	for ; i < m; i++ {
 		ai := a[i*k : i*k+k]
 		for j := n0; j < n1; j++ {
-			s := Dot(ai, b[j*k:j*k+k])
+			s := dotGo(ai, b[j*k:j*k+k])
 			if bias != nil {
 				s += bias[j]
 			}
@@ -42,8 +56,8 @@ func SgemmNT(m, k, n0, n1 int, a, b, c []float32, ldc int, bias []float32) {
 	}
 }
 
-// Dot is the float32 inner product of equal-length vectors.
-func Dot(a, b []float32) float32 {
+// dotGo is the pure-Go reference of Dot.
+func dotGo(a, b []float32) float32 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3 float32
 	i := 0

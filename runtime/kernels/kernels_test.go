@@ -41,15 +41,22 @@ func TestSgemmNT(t *testing.T) {
 		if trial%2 == 0 {
 			bias = randF(rng, n)
 		}
-		c := make([]float32, m*n)
-		n0 := rng.IntN(n)
-		SgemmNT(m, k, 0, n0, a, b, c, n, bias)
-		SgemmNT(m, k, n0, n, a, b, c, n, bias)
 		want := refNT(m, n, k, a, b, bias)
-		for i := range c {
-			if d := math.Abs(float64(c[i]) - want[i]); d > 1e-4*(1+math.Abs(want[i]))*math.Sqrt(float64(k)) {
-				t.Fatalf("m=%d n=%d k=%d: c[%d] = %v, want %v", m, n, k, i, c[i], want[i])
+		for name, f := range map[string]func(m, k, n0, n1 int, a, b, c []float32, ldc int, bias []float32){
+			"dispatch": SgemmNT, "go": sgemmNTGo,
+		} {
+			c := make([]float32, m*n)
+			n0 := rng.IntN(n)
+			f(m, k, 0, n0, a, b, c, n, bias)
+			f(m, k, n0, n, a, b, c, n, bias)
+			for i := range c {
+				if d := math.Abs(float64(c[i]) - want[i]); d > 1e-4*(1+math.Abs(want[i]))*math.Sqrt(float64(k)) {
+					t.Fatalf("%s m=%d n=%d k=%d: c[%d] = %v, want %v", name, m, n, k, i, c[i], want[i])
+				}
 			}
+		}
+		if d, g := float64(Dot(a[:k], b[:k])), float64(dotGo(a[:k], b[:k])); math.Abs(d-g) > 1e-4*(1+math.Abs(g))*math.Sqrt(float64(k)) {
+			t.Fatalf("Dot k=%d: %v, pure Go %v", k, d, g)
 		}
 	}
 }

@@ -1,0 +1,75 @@
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+// hasAVX2 selects the AVX2+FMA kernels at run time.
+var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+//go:noescape
+func dot4x2(a *float32, lda int, b *float32, ldb int, k int, out *[8]float32)
+
+//go:noescape
+func dotAVX2(a, b *float32, n int) float32
+
+func init() {
+	if hasAVX2 {
+		sgemmNT = sgemmNTAVX2
+		dot = dotAsm
+	}
+}
+
+func dotAsm(a, b []float32) float32 {
+	b = b[:len(a)]
+	n := len(a) &^ 7
+	var s float32
+	if n > 0 {
+		s = dotAVX2(&a[0], &b[0], n)
+	}
+	for i := n; i < len(a); i++ {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+// sgemmNTAVX2 tiles C into 4×2 blocks whose dot products run in assembly
+// over k rounded down to a multiple of 8; the k tail and edge rows and
+// columns fall back to Go.
+func sgemmNTAVX2(m, k, n0, n1 int, a, b, c []float32, ldc int, bias []float32) {
+	if m == 0 || n0 >= n1 {
+		return
+	}
+	kk := k &^ 7
+	if kk == 0 {
+		sgemmNTGo(m, k, n0, n1, a, b, c, ldc, bias)
+		return
+	}
+	_ = a[m*k-1]
+	_ = b[n1*k-1]
+	var out [8]float32
+	i := 0
+	for ; i+4 <= m; i += 4 {
+		j := n0
+		for ; j+2 <= n1; j += 2 {
+			dot4x2(&a[i*k], k, &b[j*k], k, kk, &out)
+			for r := range 4 {
+				for q := range 2 {
+					s := out[2*r+q]
+					ar, bq := a[(i+r)*k:(i+r+1)*k], b[(j+q)*k:(j+q+1)*k]
+					for p := kk; p < k; p++ {
+						s += ar[p] * bq[p]
+					}
+					if bias != nil {
+						s += bias[j+q]
+					}
+					c[(i+r)*ldc+j+q] = s
+				}
+			}
+		}
+		if j < n1 {
+			sgemmNTGo(4, k, j, n1, a[i*k:], b, c[i*ldc:], ldc, bias)
+		}
+	}
+	if i < m {
+		sgemmNTGo(m-i, k, n0, n1, a[i*k:], b, c[i*ldc:], ldc, bias)
+	}
+}

@@ -1,0 +1,101 @@
+#include "textflag.h"
+
+// func dot4x2(a *float32, lda int, b *float32, ldb int, k int, out *[8]float32)
+// out[2*i+j] = sum_{p<k} a[i*lda+p] * b[j*ldb+p] for i < 4, j < 2; k % 8 == 0, k > 0.
+TEXT ·dot4x2(SB), NOSPLIT, $0-48
+	MOVQ a+0(FP), SI
+	MOVQ lda+8(FP), AX
+	SHLQ $2, AX
+	MOVQ b+16(FP), DI
+	MOVQ ldb+24(FP), BX
+	SHLQ $2, BX
+	MOVQ k+32(FP), CX
+	MOVQ out+40(FP), DX
+	LEAQ (SI)(AX*1), R8
+	LEAQ (R8)(AX*1), R9
+	LEAQ (R9)(AX*1), R10
+	LEAQ (DI)(BX*1), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ R12, R12
+	SHRQ $3, CX
+
+loop:
+	VMOVUPS (DI)(R12*1), Y8
+	VMOVUPS (R11)(R12*1), Y9
+	VMOVUPS (SI)(R12*1), Y10
+	VFMADD231PS Y8, Y10, Y0
+	VFMADD231PS Y9, Y10, Y1
+	VMOVUPS (R8)(R12*1), Y11
+	VFMADD231PS Y8, Y11, Y2
+	VFMADD231PS Y9, Y11, Y3
+	VMOVUPS (R9)(R12*1), Y12
+	VFMADD231PS Y8, Y12, Y4
+	VFMADD231PS Y9, Y12, Y5
+	VMOVUPS (R10)(R12*1), Y13
+	VFMADD231PS Y8, Y13, Y6
+	VFMADD231PS Y9, Y13, Y7
+	ADDQ $32, R12
+	DECQ CX
+	JNZ  loop
+
+	// Reduce the eight accumulators to one vector of eight sums.
+	VHADDPS Y1, Y0, Y0
+	VHADDPS Y3, Y2, Y2
+	VHADDPS Y5, Y4, Y4
+	VHADDPS Y7, Y6, Y6
+	VHADDPS Y2, Y0, Y0
+	VHADDPS Y6, Y4, Y4
+	VPERM2F128 $0x20, Y4, Y0, Y1
+	VPERM2F128 $0x31, Y4, Y0, Y2
+	VADDPS Y2, Y1, Y1
+	VMOVUPS Y1, (DX)
+	VZEROUPPER
+	RET
+
+// func dotAVX2(a, b *float32, n int) float32
+// n % 8 == 0, n > 0.
+TEXT ·dotAVX2(SB), NOSPLIT, $0-28
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	XORQ R12, R12
+	SHRQ $3, CX
+	TESTQ $1, CX
+	JZ   pairs
+	VMOVUPS (SI), Y2
+	VFMADD231PS (DI), Y2, Y0
+	ADDQ $32, R12
+	DECQ CX
+	JZ   reduce
+
+pairs:
+	SHRQ $1, CX
+	JZ   reduce
+
+dloop:
+	VMOVUPS (SI)(R12*1), Y2
+	VMOVUPS 32(SI)(R12*1), Y3
+	VFMADD231PS (DI)(R12*1), Y2, Y0
+	VFMADD231PS 32(DI)(R12*1), Y3, Y1
+	ADDQ $64, R12
+	DECQ CX
+	JNZ  dloop
+
+reduce:
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
