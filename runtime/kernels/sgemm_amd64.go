@@ -66,10 +66,22 @@ func sgemmNTAVX2(m, k, n0, n1 int, a, b, c []float32, ldc int, bias []float32) {
 			}
 		}
 		if j < n1 {
-			sgemmNTGo(4, k, j, n1, a[i*k:], b, c[i*ldc:], ldc, bias)
+			dotRows(i, i+4, k, j, n1, a, b, c, ldc, bias)
 		}
 	}
-	if i < m {
-		sgemmNTGo(m-i, k, n0, n1, a[i*k:], b, c[i*ldc:], ldc, bias)
+	dotRows(i, m, k, n0, n1, a, b, c, ldc, bias)
+}
+
+// dotRows fills the edge of a tiling one vector dot product at a time.
+func dotRows(i0, i1, k, n0, n1 int, a, b, c []float32, ldc int, bias []float32) {
+	for i := i0; i < i1; i++ {
+		ai := a[i*k : (i+1)*k]
+		for j := n0; j < n1; j++ {
+			s := dotAsm(ai, b[j*k:(j+1)*k])
+			if bias != nil {
+				s += bias[j]
+			}
+			c[i*ldc+j] = s
+		}
 	}
 }
