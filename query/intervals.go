@@ -1,0 +1,136 @@
+// Package query turns scores over a camera's history into answers: top-k
+// frames and time intervals for text and image queries, calibrated so that
+// one threshold means the same thing for every query.
+//
+// It knows nothing of MQTT or capture: the daemon hands it frames with
+// scores (from the history store) and encoded queries (from the runtime).
+package query
+
+import (
+	"sort"
+	"time"
+)
+
+// Frame is one scored frame of the history.
+type Frame struct {
+	Seq  uint64
+	Time time.Time
+	// Raw is the cosine similarity to the query; Score the calibrated value in [0, 1].
+	Raw, Score float32
+}
+
+// Interval is a stretch of time in which the query matched.
+type Interval struct {
+	Start, End time.Time
+	StartSeq   uint64
+	EndSeq     uint64
+	// Peak is the highest calibrated score inside; BestSeq its frame.
+	Peak    float32
+	PeakRaw float32
+	BestSeq uint64
+	Frames  int
+}
+
+// Duration is End − Start.
+func (iv Interval) Duration() time.Duration { return iv.End.Sub(iv.Start) }
+
+// IntervalOptions shape how matching frames become intervals.
+type IntervalOptions struct {
+	// Threshold on the calibrated score (default 0.5).
+	Threshold float32
+	// MaxGap merges two runs of matching frames separated by at most this
+	// much time (default 2 s): a few missed or gated frames do not split an event.
+	MaxGap time.Duration
+	// MinFrames drops intervals with fewer matching frames (default 1).
+	MinFrames int
+}
+
+func (o *IntervalOptions) defaults() {
+	if o.Threshold == 0 {
+		o.Threshold = 0.5
+	}
+	if o.MaxGap == 0 {
+		o.MaxGap = 2 * time.Second
+	}
+	if o.MinFrames == 0 {
+		o.MinFrames = 1
+	}
+}
+
+// Intervals groups frames (in any order) whose score reaches the threshold
+// into intervals, sorted by start time. frames is sorted in place by time.
+func Intervals(frames []Frame, o IntervalOptions) []Interval {
+	o.defaults()
+	sort.Slice(frames, func(i, j int) bool {
+		if frames[i].Time.Equal(frames[j].Time) {
+			return frames[i].Seq < frames[j].Seq
+		}
+		return frames[i].Time.Before(frames[j].Time)
+	})
+	var out []Interval
+	var cur *Interval
+	for _, f := range frames {
+		if f.Score < o.Threshold {
+			continue
+		}
+		if cur != nil && f.Time.Sub(cur.End) <= o.MaxGap {
+			cur.End, cur.EndSeq = f.Time, f.Seq
+			cur.Frames++
+			if f.Score > cur.Peak {
+				cur.Peak, cur.PeakRaw, cur.BestSeq = f.Score, f.Raw, f.Seq
+			}
+			continue
+		}
+		out = append(out, Interval{Start: f.Time, End: f.Time, StartSeq: f.Seq, EndSeq: f.Seq,
+			Peak: f.Score, PeakRaw: f.Raw, BestSeq: f.Seq, Frames: 1})
+		cur = &out[len(out)-1]
+	}
+	kept := out[:0]
+	for _, iv := range out {
+		if iv.Frames >= o.MinFrames {
+			kept = append(kept, iv)
+		}
+	}
+	return kept
+}
+
+// TopK returns the k highest-scoring frames, best first (ties by time).
+func TopK(frames []Frame, k int) []Frame {
+	if k <= 0 {
+		return nil
+	}
+	s := append([]Frame(nil), frames...)
+	sort.Slice(s, func(i, j int) bool {
+		if s[i].Score != s[j].Score {
+			return s[i].Score > s[j].Score
+		}
+		return s[i].Time.Before(s[j].Time)
+	})
+	if len(s) > k {
+		s = s[:k]
+	}
+	return s
+}
+
+// IoU is the temporal intersection over union of two intervals.
+func IoU(a, b Interval) float64 {
+	lo, hi := a.Start, a.End
+	if b.Start.After(lo) {
+		lo = b.Start
+	}
+	if b.End.Before(hi) {
+		hi = b.End
+	}
+	inter := hi.Sub(lo)
+	if inter < 0 {
+		inter = 0
+	}
+	union := a.Duration() + b.Duration() - inter
+	if union <= 0 {
+		if inter == 0 && a.Start.Equal(b.Start) && a.End.Equal(b.End) {
+			return 1
+		}
+		return 0
+	}
+	return float64(inter) / float64(union)
+}
