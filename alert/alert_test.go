@@ -41,7 +41,6 @@ func TestTrackerHysteresis(t *testing.T) {
 	}
 }
 
-
 func TestSpecValidation(t *testing.T) {
 	for name, s := range map[string]Spec{
 		"bad name":      {Name: "Door!", Text: "x"},
