@@ -96,10 +96,11 @@ func Schemes() []string {
 }
 
 // Open parses uri and opens it with the opener registered for its scheme.
+// A gst:// URI carries a raw GStreamer pipeline in u.Opaque, unparsed.
 func Open(ctx context.Context, uri string) (Source, error) {
-	u, err := url.Parse(uri)
+	u, err := ParseURI(uri)
 	if err != nil {
-		return nil, fmt.Errorf("camera: parse %q: %w", uri, err)
+		return nil, err
 	}
 	regMu.RLock()
 	o, ok := openers[u.Scheme]
@@ -112,6 +113,25 @@ func Open(ctx context.Context, uri string) (Source, error) {
 		return nil, fmt.Errorf("camera: open %s: %w", Redact(uri), err)
 	}
 	return s, nil
+}
+
+// ParseURI parses a source URI. gst:// is special: everything after the
+// scheme is a pipeline (spaces, '!' and all) and lands in Opaque.
+func ParseURI(uri string) (*url.URL, error) {
+	if rest, ok := strings.CutPrefix(uri, "gst://"); ok {
+		if strings.TrimSpace(rest) == "" {
+			return nil, fmt.Errorf("camera: %q: empty GStreamer pipeline", uri)
+		}
+		return &url.URL{Scheme: "gst", Opaque: rest}, nil
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		return nil, fmt.Errorf("camera: parse %q: %w", uri, err)
+	}
+	if u.Scheme == "" {
+		return nil, fmt.Errorf("camera: %q: missing scheme (want e.g. file://, rtsp://, v4l2://, synth://)", uri)
+	}
+	return u, nil
 }
 
 // Redact hides a URI's password for logs.
