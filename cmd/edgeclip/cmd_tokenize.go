@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/edgeclip/edgeclip/models"
+	"github.com/edgeclip/edgeclip/models/tokenizer"
+)
+
+func init() {
+	register(command{name: "tokenize", short: "print a model's token ids for texts as JSON", run: runTokenize})
+}
+
+func runTokenize(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("tokenize", "--model M TEXT...", stderr)
+	path := fs.String("model", defaultModelPath(), "model file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return fmt.Errorf("--model is required")
+	}
+	f, err := models.Open(*path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	spec := f.Tokenizer()
+	tok, err := tokenizer.New(spec.Merges, spec.Vocab)
+	if err != nil {
+		return fmt.Errorf("%s: tokenizer: %w", *path, err)
+	}
+	type entry struct {
+		Text string  `json:"text"`
+		IDs  []int32 `json:"ids"`
+	}
+	out := []entry{}
+	for _, t := range fs.Args() {
+		out = append(out, entry{Text: t, IDs: tok.Encode(t, f.Config().ContextLen)})
+	}
+	return json.NewEncoder(stdout).Encode(out)
+}
