@@ -9,10 +9,17 @@ PY := /usr/bin/python3
 
 # Debian packages the build, the tests and the tools need.
 APT_PKGS := build-essential pkg-config libopencv-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-	mosquitto mosquitto-clients python3-torch python3-torchvision python3-numpy python3-pil python3-skimage qemu-user
+	mosquitto mosquitto-clients python3-torch python3-torchvision python3-numpy python3-pil python3-skimage qemu-user systemd
 DEPS_STAMP := .cache/deps-$(shell echo $(APT_PKGS) | sha1sum | cut -c1-12)
 
-.PHONY: all build deps run test test-go test-arm64 test-py vet fuzz clean
+# Build tags of the full daemon: cgo leaves linked in by cmd/edgeclip/link_<tag>.go.
+TAGS ?= gocv
+# Packages whose concurrency is tested under the race detector.
+RACE_PKGS := ./history/... ./camera/... ./pipeline/... ./alert/... ./query/... ./models/tokenizer/... ./runtime/native/...
+# Pure-Go packages also tested for linux/arm64 under qemu.
+ARM64_PKGS := ./runtime/... ./models/... ./quant/... ./board/... ./history/... ./query/... ./alert/...
+
+.PHONY: all build deps run test test-go test-cgo test-race test-arm64 test-py vet fuzz fixtures clean
 
 all: build
 
@@ -28,23 +35,52 @@ $(DEPS_STAMP):
 deps: $(DEPS_STAMP)
 
 build: deps
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/edgeclip
+	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/edgeclip
 
 run: build
 	./$(BIN) embed --text "a red circle" --text "two blue squares"
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags "$(TAGS)" ./camera/... ./cmd/...
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
 
 # The core must build and test without cgo.
 test-go:
 	CGO_ENABLED=0 $(GO) test -count=1 ./...
 
-test-arm64: deps
-	CGO_ENABLED=0 GOARCH=arm64 $(GO) test -count=1 -exec qemu-aarch64 ./runtime/... ./models/... ./quant/...
+# cgo leaves: real OpenCV (and the other native libraries once linked).
+test-cgo: deps
+	$(GO) test -count=1 -tags "$(TAGS)" ./camera/gocv/...
 
-test: deps vet test-go test-arm64
+test-race: deps
+	$(GO) test -count=1 -race $(RACE_PKGS)
+
+test-arm64: deps
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) test -count=1 -exec qemu-aarch64 $(ARM64_PKGS)
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) build -o /dev/null ./cmd/edgeclip
+
+test-py: deps
+	$(PY) tools/test_modelfile.py
+
+test: deps vet test-go test-cgo test-race test-arm64 test-py
+
+# Short fuzz runs of every parser of untrusted bytes (longer: FUZZTIME=10m).
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./models/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./models/safetensors/
+	$(GO) test -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime $(FUZZTIME) ./models/tokenizer/
+	$(GO) test -run '^$$' -fuzz '^FuzzFromPixels$$' -fuzztime $(FUZZTIME) ./models/preprocess/
+	$(GO) test -run '^$$' -fuzz '^FuzzRecover$$' -fuzztime $(FUZZTIME) ./history/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseTegrastats$$' -fuzztime $(FUZZTIME) ./board/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseHeader$$' -fuzztime $(FUZZTIME) ./models/convert/
+
+# Regenerate the parity fixtures and preprocessing references (Debian torch).
+fixtures: deps
+	$(PY) tools/reference/make_fixtures.py
+	$(PY) tools/reference/preprocess_ref.py
+	$(GO) test ./models/convert -run Golden -update
 
 clean:
 	rm -rf bin .cache

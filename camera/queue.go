@@ -16,6 +16,18 @@ type Queue struct {
 	dropped uint64
 	notify  chan struct{}
 	closed  bool
+	// lossless makes Push wait for room instead of dropping: for files and
+	// synthetic sources read faster than real time, where every frame counts.
+	lossless bool
+	space    chan struct{}
+}
+
+// SetLossless switches the queue between drop-oldest (live cameras, the
+// default) and back-pressure (offline sources).
+func (q *Queue) SetLossless(on bool) {
+	q.mu.Lock()
+	q.lossless = on
+	q.mu.Unlock()
 }
 
 // NewQueue makes a queue of the given capacity (default 2).
@@ -23,12 +35,17 @@ func NewQueue(capacity int) *Queue {
 	if capacity <= 0 {
 		capacity = 2
 	}
-	return &Queue{cap: capacity, notify: make(chan struct{}, 1)}
+	return &Queue{cap: capacity, notify: make(chan struct{}, 1), space: make(chan struct{}, 1)}
 }
 
 // Push copies f into the queue.
 func (q *Queue) Push(f *Frame) {
 	q.mu.Lock()
+	for q.lossless && len(q.frames) == q.cap && !q.closed {
+		q.mu.Unlock()
+		<-q.space
+		q.mu.Lock()
+	}
 	if q.closed {
 		q.mu.Unlock()
 		return
@@ -65,6 +82,10 @@ func (q *Queue) Pop(ctx context.Context, dst *Frame) bool {
 			dst.CopyFrom(f)
 			q.free = append(q.free, f)
 			q.mu.Unlock()
+			select {
+			case q.space <- struct{}{}:
+			default:
+			}
 			return true
 		}
 		closed := q.closed
@@ -85,6 +106,10 @@ func (q *Queue) Close() {
 	q.mu.Lock()
 	q.closed = true
 	q.mu.Unlock()
+	select {
+	case q.space <- struct{}{}:
+	default:
+	}
 	select {
 	case q.notify <- struct{}{}:
 	default:

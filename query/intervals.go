@@ -38,9 +38,15 @@ func (iv Interval) Duration() time.Duration { return iv.End.Sub(iv.Start) }
 type IntervalOptions struct {
 	// Threshold on the calibrated score (default 0.5).
 	Threshold float32
-	// MaxGap merges two runs of matching frames separated by at most this
-	// much time (default 2 s): a few missed or gated frames do not split an event.
+	// MaxGap bridges a stretch of non-matching frames between two matches
+	// if it lasts at most this long (default 2 s): a few missed frames do
+	// not split an event.
 	MaxGap time.Duration
+	// MaxSilence is how long the history may hold no frame at all and still
+	// count as continuous (default 15 s). The change gate stores nothing
+	// while the scene is static, so silence means "unchanged", not "gone";
+	// it must exceed the gate's keep-alive.
+	MaxSilence time.Duration
 	// MinFrames drops intervals with fewer matching frames (default 1).
 	MinFrames int
 }
@@ -52,6 +58,9 @@ func (o *IntervalOptions) defaults() {
 	if o.MaxGap == 0 {
 		o.MaxGap = 2 * time.Second
 	}
+	if o.MaxSilence == 0 {
+		o.MaxSilence = 15 * time.Second
+	}
 	if o.MinFrames == 0 {
 		o.MinFrames = 1
 	}
@@ -59,6 +68,11 @@ func (o *IntervalOptions) defaults() {
 
 // Intervals groups frames (in any order) whose score reaches the threshold
 // into intervals, sorted by start time. frames is sorted in place by time.
+//
+// An interval's edges are placed halfway between the first (last) matching
+// frame and the non-matching frame before (after) it, when that frame is
+// within MaxSilence: the event began somewhere in between, and with gating
+// or a low sampling rate the midpoint is the unbiased estimate.
 func Intervals(frames []Frame, o IntervalOptions) []Interval {
 	o.defaults()
 	sort.Slice(frames, func(i, j int) bool {
@@ -69,22 +83,44 @@ func Intervals(frames []Frame, o IntervalOptions) []Interval {
 	})
 	var out []Interval
 	var cur *Interval
-	for _, f := range frames {
-		if f.Score < o.Threshold {
-			continue
+	var last time.Time      // time of cur's last matching frame
+	var firstMiss time.Time // first non-matching frame after last (zero if none)
+	mid := func(a, b time.Time) time.Time { return a.Add(b.Sub(a) / 2) }
+	closeCur := func() {
+		if cur != nil && !firstMiss.IsZero() && firstMiss.Sub(last) <= o.MaxSilence {
+			cur.End = mid(last, firstMiss)
 		}
-		if cur != nil && f.Time.Sub(cur.End) <= o.MaxGap {
-			cur.End, cur.EndSeq = f.Time, f.Seq
-			cur.Frames++
-			if f.Score > cur.Peak {
-				cur.Peak, cur.PeakRaw, cur.BestSeq = f.Score, f.Raw, f.Seq
+		cur = nil
+	}
+	for i, f := range frames {
+		if f.Score < o.Threshold {
+			if cur != nil && firstMiss.IsZero() {
+				firstMiss = f.Time
 			}
 			continue
 		}
-		out = append(out, Interval{Start: f.Time, End: f.Time, StartSeq: f.Seq, EndSeq: f.Seq,
+		if cur != nil {
+			gap := f.Time.Sub(last)
+			bridge := (firstMiss.IsZero() && gap <= o.MaxSilence) || (!firstMiss.IsZero() && gap <= o.MaxGap)
+			if bridge {
+				cur.End, cur.EndSeq, last, firstMiss = f.Time, f.Seq, f.Time, time.Time{}
+				cur.Frames++
+				if f.Score > cur.Peak {
+					cur.Peak, cur.PeakRaw, cur.BestSeq = f.Score, f.Raw, f.Seq
+				}
+				continue
+			}
+			closeCur()
+		}
+		start := f.Time
+		if i > 0 && frames[i-1].Score < o.Threshold && f.Time.Sub(frames[i-1].Time) <= o.MaxSilence {
+			start = mid(frames[i-1].Time, f.Time)
+		}
+		out = append(out, Interval{Start: start, End: f.Time, StartSeq: f.Seq, EndSeq: f.Seq,
 			Peak: f.Score, PeakRaw: f.Raw, BestSeq: f.Seq, Frames: 1})
-		cur = &out[len(out)-1]
+		cur, last, firstMiss = &out[len(out)-1], f.Time, time.Time{}
 	}
+	closeCur()
 	kept := out[:0]
 	for _, iv := range out {
 		if iv.Frames >= o.MinFrames {

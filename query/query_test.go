@@ -26,18 +26,22 @@ func TestIntervals(t *testing.T) {
 	}{
 		{"empty", nil, IntervalOptions{}, nil, nil},
 		{"none above", []Frame{fr(0, .1), fr(1, .4)}, IntervalOptions{}, nil, nil},
-		{"one run", []Frame{fr(0, .1), fr(1, .6), fr(1.2, .9), fr(1.4, .7), fr(3.5, .1)}, IntervalOptions{},
-			[][2]float64{{1, 1.4}}, []uint64{12}},
-		{"gap merged", []Frame{fr(1, .6), fr(2, .2), fr(2.9, .8)}, IntervalOptions{MaxGap: 2 * time.Second},
+		{"one run, edges at midpoints", []Frame{fr(0, .1), fr(1, .6), fr(1.2, .9), fr(1.4, .7), fr(3.4, .1)}, IntervalOptions{},
+			[][2]float64{{0.5, 2.4}}, []uint64{12}},
+		{"gap of misses bridged", []Frame{fr(1, .6), fr(2, .2), fr(2.9, .8)}, IntervalOptions{MaxGap: 2 * time.Second},
 			[][2]float64{{1, 2.9}}, []uint64{29}},
-		{"gap split", []Frame{fr(1, .6), fr(2, .2), fr(3.1, .8)}, IntervalOptions{MaxGap: 2 * time.Second},
-			[][2]float64{{1, 1}, {3.1, 3.1}}, []uint64{10, 31}},
+		{"gap of misses splits", []Frame{fr(1, .6), fr(2, .2), fr(3.1, .8)}, IntervalOptions{MaxGap: 2 * time.Second},
+			[][2]float64{{1, 1.5}, {2.55, 3.1}}, []uint64{10, 31}},
+		{"silence (gated, unchanged) bridged", []Frame{fr(1, .6), fr(9, .8), fr(10, .1)}, IntervalOptions{},
+			[][2]float64{{1, 9.5}}, []uint64{90}},
+		{"long silence splits", []Frame{fr(1, .6), fr(30, .8)}, IntervalOptions{},
+			[][2]float64{{1, 1}, {30, 30}}, []uint64{10, 300}},
 		{"unsorted input", []Frame{fr(3, .9), fr(1, .9), fr(2, .9)}, IntervalOptions{},
 			[][2]float64{{1, 3}}, []uint64{10}},
-		{"min frames", []Frame{fr(1, .6), fr(10, .8), fr(10.2, .8)}, IntervalOptions{MinFrames: 2},
-			[][2]float64{{10, 10.2}}, []uint64{100}},
+		{"min frames", []Frame{fr(1, .6), fr(20, .8), fr(20.2, .8)}, IntervalOptions{MinFrames: 2},
+			[][2]float64{{20, 20.2}}, []uint64{200}},
 		{"threshold", []Frame{fr(1, .6), fr(2, .8)}, IntervalOptions{Threshold: .7},
-			[][2]float64{{2, 2}}, []uint64{20}},
+			[][2]float64{{1.5, 2}}, []uint64{20}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -170,8 +174,9 @@ func TestEngineSearch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Intervals) != 1 || !res.Intervals[0].Start.Equal(at(5)) || !res.Intervals[0].End.Equal(at(9)) {
-		t.Fatalf("intervals = %+v, want one 5–9 s", res.Intervals)
+	// Truth 5–9 s sampled at 1 fps: edges land halfway to the neighbouring frames.
+	if len(res.Intervals) != 1 || !res.Intervals[0].Start.Equal(at(4.5)) || !res.Intervals[0].End.Equal(at(9.5)) {
+		t.Fatalf("intervals = %+v, want one 4.5–9.5 s", res.Intervals)
 	}
 	if res.Scanned != 20 || len(res.Frames) != 3 || res.Frames[0].Seq < 5 || res.Frames[0].Seq > 9 {
 		t.Errorf("frames = %+v scanned %d", res.Frames, res.Scanned)
@@ -184,7 +189,7 @@ func TestEngineSearch(t *testing.T) {
 	if enc.calls != calls {
 		t.Errorf("cached query re-encoded: %d calls, want %d", enc.calls, calls)
 	}
-	if len(res.Intervals) != 1 || !res.Intervals[0].Start.Equal(at(7)) {
+	if len(res.Intervals) != 1 || !res.Intervals[0].Start.Equal(at(7)) || !res.Intervals[0].End.Equal(at(9.5)) {
 		t.Errorf("windowed intervals = %+v", res.Intervals)
 	}
 	if _, err := e.Search(context.Background(), Request{}); err == nil {

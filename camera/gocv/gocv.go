@@ -35,9 +35,9 @@ func init() {
 
 // source wraps a VideoCapture and one Mat reused for every frame.
 type source struct {
-	mu    sync.Mutex
-	vc    *gocv.VideoCapture
-	mat   gocv.Mat
+	mu     sync.Mutex
+	vc     *gocv.VideoCapture
+	mat    gocv.Mat
 	finite bool
 	loop   bool
 	reopen func() (*gocv.VideoCapture, error)
