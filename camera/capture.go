@@ -38,6 +38,9 @@ type CaptureOptions struct {
 	OpenTimeout time.Duration
 	Backoff     []time.Duration
 	Logger      *slog.Logger
+	// Beat, if set, is called at least once a second while the capture
+	// loop is alive (waiting for frames or backing off): the systemd watchdog.
+	Beat func()
 }
 
 // Stats are a capture's counters.
@@ -75,6 +78,9 @@ func NewCapture(opts CaptureOptions, out *Queue) *Capture {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Beat == nil {
+		opts.Beat = func() {}
 	}
 	return &Capture{opts: opts, out: out, stats: Stats{State: StateConnecting}}
 }
@@ -132,14 +138,28 @@ func (c *Capture) Run(ctx context.Context) error {
 		c.update(func(s *Stats) { s.State, s.LastError = state, err.Error(); s.Reconnects++ })
 		c.opts.Logger.Warn("camera: source down, reopening", "uri", Redact(c.opts.URI), "err", err, "in", wait)
 		attempt++
+		c.sleep(ctx, wait)
+		c.update(func(s *Stats) {
+			if s.State == StateStalled {
+				s.State = StateReconnecting
+			}
+		})
+	}
+}
+
+// sleep waits d (or until ctx ends), beating the watchdog meanwhile.
+func (c *Capture) sleep(ctx context.Context, d time.Duration) {
+	end := time.Now().Add(d)
+	for {
+		c.opts.Beat()
+		left := time.Until(end)
+		if left <= 0 {
+			return
+		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(wait):
-			c.update(func(s *Stats) {
-				if s.State == StateStalled {
-					s.State = StateReconnecting
-				}
-			})
+			return
+		case <-time.After(min(left, time.Second)):
 		}
 	}
 }
@@ -204,8 +224,12 @@ func (c *Capture) pump(ctx context.Context, src Source) (good bool, err error) {
 	}()
 	timer := time.NewTimer(c.opts.StallTimeout)
 	defer timer.Stop()
+	beat := time.NewTicker(time.Second)
+	defer beat.Stop()
 	for {
+		c.opts.Beat()
 		select {
+		case <-beat.C:
 		case <-ctx.Done():
 			return good, ctx.Err()
 		case err := <-results:

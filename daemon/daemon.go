@@ -43,8 +43,11 @@ type Options struct {
 	// oldest frame: for files and synthetic video read faster than real time.
 	Lossless bool
 
-	DataDir string          // history and alert definitions
-	History history.Options // Dir is set from DataDir
+	// DataDir holds the history and the alert definitions unless
+	// History.Dir and AlertsFile name other places.
+	DataDir    string
+	History    history.Options
+	AlertsFile string
 
 	Negatives []string // calibration prompts (query.DefaultNegatives when nil)
 	// OnEvent receives alert events (the MQTT publisher, a log).
@@ -87,8 +90,14 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 	if o.ThumbWidth == 0 {
 		o.ThumbWidth = 160
 	}
-	if o.DataDir == "" {
-		return nil, errors.New("daemon: a data directory is required")
+	if o.History.Dir == "" && o.DataDir != "" {
+		o.History.Dir = filepath.Join(o.DataDir, "history")
+	}
+	if o.AlertsFile == "" && o.DataDir != "" {
+		o.AlertsFile = filepath.Join(o.DataDir, "alerts.json")
+	}
+	if o.History.Dir == "" || o.AlertsFile == "" {
+		return nil, errors.New("daemon: a data directory (or a history dir and an alerts file) is required")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -99,8 +108,10 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 			d.Close()
 		}
 	}()
-	if err := os.MkdirAll(o.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("daemon: data dir: %w", err)
+	for _, dir := range []string{o.History.Dir, filepath.Dir(o.AlertsFile)} {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("daemon: %w", err)
+		}
 	}
 	if d.model, err = models.Open(o.ModelPath); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
@@ -124,9 +135,7 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 			return nil, fmt.Errorf("daemon: %w", err)
 		}
 	}
-	ho := o.History
-	ho.Dir = filepath.Join(o.DataDir, "history")
-	if d.store, err = history.Open(ctx, ho); err != nil {
+	if d.store, err = history.Open(ctx, o.History); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	if rep := d.store.Recovery(); rep != (history.RecoveryReport{}) {
@@ -137,7 +146,7 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 		ModelHash: d.model.Hash(), LogitScale: cfg.LogitScale, Negatives: o.Negatives}); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
-	if d.alerts, err = alert.Open(ctx, d.engine, alert.Options{Path: filepath.Join(o.DataDir, "alerts.json"),
+	if d.alerts, err = alert.Open(ctx, d.engine, alert.Options{Path: o.AlertsFile,
 		LogitScale: cfg.LogitScale, Negatives: o.Negatives}); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
