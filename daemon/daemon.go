@@ -156,7 +156,11 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 	}
 	d.queue = camera.NewQueue(2)
 	d.queue.SetLossless(o.Lossless)
-	d.cap = camera.NewCapture(camera.CaptureOptions{URI: o.Source, StallTimeout: o.StallTimeout, Logger: o.Logger}, d.queue)
+	co := camera.CaptureOptions{URI: o.Source, StallTimeout: o.StallTimeout, Logger: o.Logger}
+	if o.Beat != nil {
+		co.Beat = func() { o.Beat("capture") }
+	}
+	d.cap = camera.NewCapture(co, d.queue)
 	thumb := o.ThumbWidth
 	if thumb < 0 {
 		thumb = 0

@@ -12,7 +12,9 @@ import (
 
 	"github.com/edgeclip/edgeclip/alert"
 	"github.com/edgeclip/edgeclip/camera"
+	"github.com/edgeclip/edgeclip/config"
 	"github.com/edgeclip/edgeclip/daemon"
+	"github.com/edgeclip/edgeclip/history"
 	"github.com/edgeclip/edgeclip/query"
 	"github.com/edgeclip/edgeclip/runtime"
 	_ "github.com/edgeclip/edgeclip/tools/world" // synth:// source
@@ -22,83 +24,136 @@ func init() {
 	register(command{name: "run", short: "run the daemon: capture, encode, remember, answer, alert", run: runDaemon})
 }
 
+// runFlags are the flags of `edgeclip run` that are not config keys.
 type runFlags struct {
-	opts        daemon.Options
-	precision   string
 	statusEvery time.Duration
 	duration    time.Duration
 	alerts      []string
 	queries     []string
 	queryEvery  time.Duration
+	lossless    bool
+}
+
+// flagKeys maps convenience flags onto config keys; --set reaches every key.
+var flagKeys = []struct{ flag, key, usage string }{
+	{"model", "model.path", "model file (default: the shipped model)"},
+	{"backend", "model.backend", "inference backend"},
+	{"precision", "model.precision", "f32, w8 or w8a8"},
+	{"source", "source.uri", "camera URI (file://, rtsp://, v4l2://, csi://, gst://, synth://)"},
+	{"history-dir", "history.dir", "history directory"},
+	{"broker", "mqtt.broker", "MQTT broker URL (empty: start the embedded broker)"},
+	{"device-id", "device_id", "device id in MQTT topics"},
+	{"http", "http.listen", "health and metrics listen address (empty: off)"},
+	{"log-level", "log.level", "debug, info, warn or error"},
 }
 
 func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("run", "[flags]", stderr)
+	fs := newFlags("run", "[--config FILE] [flags]", stderr)
+	cfgPath := fs.String("config", "", "YAML config file (see 'edgeclip config example')")
+	check := fs.Bool("check", false, "validate the configuration, print every problem with its key, and exit")
+	sets := fs.StringArray("set", nil, "set a config key: KEY=VALUE (repeatable)")
+	vals := map[string]*string{}
+	for _, f := range flagKeys {
+		vals[f.flag] = fs.String(f.flag, "", f.usage+" (config "+f.key+")")
+	}
 	var f runFlags
-	o := &f.opts
-	fs.StringVar(&o.ModelPath, "model", defaultModelPath(), "model file (default: the shipped model)")
-	fs.StringVar(&o.Backend, "backend", "native", "inference backend: "+strings.Join(runtime.Names(), ", "))
-	fs.StringVar(&f.precision, "precision", "f32", "f32, w8 or w8a8")
-	fs.IntVar(&o.Threads, "threads", 0, "encoder threads (0: all cores)")
-	fs.StringVar(&o.Source, "source", "synth://?seed=1", "camera URI: "+strings.Join(camera.Schemes(), ", "))
-	fs.DurationVar(&o.StallTimeout, "stall-timeout", 5*time.Second, "reopen the source after this long without a frame")
-	fs.Float64Var(&o.SampleFPS, "sample-fps", 5, "frames per second to consider for encoding")
-	fs.Float64Var(&o.Gate.Threshold, "gate", 0.01, "skip frames whose downscaled change is below this fraction")
-	fs.DurationVar(&o.Gate.KeepAlive, "keep-alive", 10*time.Second, "encode at least one frame this often")
-	fs.StringVar(&o.DataDir, "data-dir", defaultDataDir(), "history and alert definitions")
-	fs.DurationVar(&o.History.FsyncInterval, "fsync-interval", time.Second, "history fsync interval")
-	fs.DurationVar(&o.History.MaxAge, "retention", 7*24*time.Hour, "drop history older than this")
-	fs.Int64Var(&o.History.MaxBytes, "max-bytes", 2<<30, "hard byte budget of the history, thumbnails included")
 	fs.DurationVar(&f.statusEvery, "status-every", time.Second, "status line interval (0: none)")
-	fs.DurationVar(&f.duration, "duration", 0, "stop after this long (0: run until SIGINT/SIGTERM)")
+	fs.DurationVar(&f.duration, "duration", 0, "stop after this long (0: until SIGINT/SIGTERM)")
 	fs.StringArrayVar(&f.alerts, "alert", nil, "standing alert NAME=TEXT (repeatable; persisted)")
 	fs.StringArrayVar(&f.queries, "query", nil, "text query to answer and log periodically (repeatable)")
 	fs.DurationVar(&f.queryEvery, "query-every", 10*time.Second, "interval of --query answers")
+	fs.BoolVar(&f.lossless, "lossless", false, "never drop frames (for files and synth://?realtime=0)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var err error
-	if o.Precision, err = runtime.ParsePrecision(f.precision); err != nil {
+	cfg, loadErr := config.Load(*cfgPath)
+	var problems []error
+	if loadErr != nil {
+		problems = append(problems, loadErr)
+	}
+	for _, fk := range flagKeys {
+		if fs.Changed(fk.flag) {
+			if err := cfg.Set(fk.key, *vals[fk.flag]); err != nil {
+				problems = append(problems, fmt.Errorf("--%s: %w", fk.flag, err))
+			}
+		}
+	}
+	for _, s := range *sets {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			problems = append(problems, fmt.Errorf("--set %q: want KEY=VALUE", s))
+			continue
+		}
+		if err := cfg.Set(k, v); err != nil {
+			problems = append(problems, fmt.Errorf("--set: %w", err))
+		}
+	}
+	problems = append(problems, cfg.Check()...)
+	if *check {
+		for _, p := range problems {
+			fmt.Fprintln(stdout, "error:", p)
+		}
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintln(stdout, "warning:", w)
+		}
+		if len(problems) > 0 {
+			return fmt.Errorf("%d problem(s) in the configuration", len(problems))
+		}
+		fmt.Fprintln(stdout, "configuration OK")
+		return nil
+	}
+	if len(problems) > 0 {
+		return errors.Join(problems...)
+	}
+	h, err := cfg.Log.Handler(stderr)
+	if err != nil {
 		return err
 	}
-	if o.ModelPath == "" {
-		return errors.New("no model: give --model FILE (or set EDGECLIP_MODEL)")
+	log := slog.New(h)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	o.Logger = log
 	if f.duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
 	}
-	d, err := daemon.New(ctx, *o)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	for _, a := range f.alerts {
-		name, text, ok := strings.Cut(a, "=")
-		if !ok {
-			return fmt.Errorf("--alert %q: want NAME=TEXT", a)
-		}
-		if _, err := d.Alerts().Set(ctx, alert.Spec{Name: name, Text: text}); err != nil {
-			return err
-		}
-	}
-	st := d.Status()
-	log.Info("edgeclip running", "model", st.Model, "hash", st.ModelHash, "backend", st.Backend,
-		"precision", st.Precision, "source", camera.Redact(o.Source), "data", o.DataDir)
-	done := make(chan struct{})
-	go reportLoop(ctx, d, &f, stderr, log, done)
-	err = d.Run(ctx)
-	close(done)
-	fmt.Fprintln(stderr)
-	log.Info("edgeclip stopped", "status", d.Status().Line())
-	return err
+	return serve(ctx, cfg, &f, stderr, log)
 }
 
-// reportLoop prints the one-line status and, until the MQTT API answers
-// queries, logs the answers to --query.
+// daemonOptions maps the configuration onto the daemon's options.
+func daemonOptions(cfg *config.Config, f *runFlags, log *slog.Logger) (daemon.Options, error) {
+	prec, err := runtime.ParsePrecision(cfg.Model.Precision)
+	if err != nil {
+		return daemon.Options{}, err
+	}
+	path := cfg.Model.Path
+	if path == "" {
+		if path = defaultModelPath(); path == "" {
+			return daemon.Options{}, errors.New("no model: set model.path (--model) or EDGECLIP_MODEL")
+		}
+	}
+	compact := history.Int8
+	if cfg.History.Compact == "f16" {
+		compact = history.F16
+	}
+	thumb := -1
+	if cfg.Source.Thumbnails {
+		thumb = cfg.Source.ThumbnailSize
+	}
+	return daemon.Options{
+		ModelPath: path, Backend: cfg.Model.Backend, Precision: prec, Threads: cfg.Model.Threads,
+		Source: cfg.Source.URI, StallTimeout: cfg.Source.StallTimeout, SampleFPS: cfg.Source.SampleFPS,
+		Gate:       camera.GateOptions{Threshold: cfg.Source.GateThreshold, KeepAlive: cfg.Source.KeepAlive},
+		ThumbWidth: thumb, Lossless: f.lossless,
+		History: history.Options{Dir: cfg.HistoryDir(), FsyncInterval: cfg.History.FsyncInterval,
+			MaxAge: cfg.History.MaxAge, MaxBytes: int64(cfg.History.MaxBytes), SegmentBytes: int64(cfg.History.SegmentBytes),
+			Compact: compact},
+		AlertsFile: cfg.AlertsFile(), Negatives: cfg.Query.Negatives, Logger: log,
+	}, nil
+}
+
+// reportLoop prints the one-line status and logs the answers to --query.
 func reportLoop(ctx context.Context, d *daemon.Daemon, f *runFlags, w io.Writer, log *slog.Logger, done <-chan struct{}) {
 	var status, queries <-chan time.Time
 	if f.statusEvery > 0 {
@@ -143,6 +198,19 @@ func reportLoop(ctx context.Context, d *daemon.Daemon, f *runFlags, w io.Writer,
 	}
 }
 
+func addAlerts(ctx context.Context, d *daemon.Daemon, specs []string) error {
+	for _, a := range specs {
+		name, text, ok := strings.Cut(a, "=")
+		if !ok {
+			return fmt.Errorf("--alert %q: want NAME=TEXT", a)
+		}
+		if _, err := d.Alerts().Set(ctx, alert.Spec{Name: name, Text: text}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
@@ -150,19 +218,4 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// defaultDataDir is $EDGECLIP_DATA, else /var/lib/edgeclip for root, else
-// ~/.local/share/edgeclip.
-func defaultDataDir() string {
-	if d := os.Getenv("EDGECLIP_DATA"); d != "" {
-		return d
-	}
-	if os.Geteuid() == 0 {
-		return "/var/lib/edgeclip"
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		return h + "/.local/share/edgeclip"
-	}
-	return "edgeclip-data"
 }

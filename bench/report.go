@@ -1,0 +1,174 @@
+package bench
+
+import (
+	"time"
+
+	"github.com/edgeclip/edgeclip/board"
+	"github.com/edgeclip/edgeclip/models/arch"
+)
+
+// Schema names the JSON layout of Report. A change that removes or renames a
+// field, or changes a unit, bumps the version; new fields do not.
+const Schema = "edgeclip.bench/v1"
+
+// Report is one bench run: every field is documented in docs/bench.md.
+type Report struct {
+	Schema   string    `json:"schema"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Host     Host      `json:"host"`
+	Board    Board     `json:"board"`
+	Settings Settings  `json:"settings"`
+	Models   []Model   `json:"models"`
+	// Pipeline says why end-to-end fps was not measured ("no --source"), or
+	// is empty when each RunReport carries a Pipeline result.
+	PipelineNote string `json:"pipeline_note,omitempty"`
+}
+
+// Host is the machine as the Go runtime and the kernel see it. Load averages
+// matter on a shared machine: other work there slows every figure.
+type Host struct {
+	GOOS          string     `json:"goos"`
+	GOARCH        string     `json:"goarch"`
+	GoVersion     string     `json:"go_version"`
+	NumCPU        int        `json:"num_cpu"`
+	GOMAXPROCS    int        `json:"gomaxprocs"`
+	LoadAvgBefore [3]float64 `json:"loadavg_before"`
+	LoadAvgAfter  [3]float64 `json:"loadavg_after"`
+}
+
+// Board is the hardware description and telemetry before and after the run.
+type Board struct {
+	Info   board.Info   `json:"info"`
+	Before board.Sample `json:"before"`
+	After  board.Sample `json:"after"`
+	// Throttled is true when either sample lists a throttling reason.
+	Throttled bool `json:"throttled"`
+}
+
+// Settings echo what was asked for, after defaults.
+type Settings struct {
+	Backends      []string `json:"backends"`
+	Precisions    []string `json:"precisions"`
+	Batches       []int    `json:"batches"`
+	Threads       []int    `json:"threads"`
+	TextTokens    []int    `json:"text_tokens"`
+	DurationMS    float64  `json:"duration_ms,omitempty"`
+	Iters         int      `json:"iters,omitempty"`
+	Warmup        int      `json:"warmup"`
+	HistoryFrames int      `json:"history_frames"`
+	Reference     string   `json:"reference"`
+}
+
+// Model is everything measured for one model file or architecture preset.
+type Model struct {
+	Name string `json:"name"`
+	// Source is "arch:<preset>" for random weights or the file path.
+	Source    string      `json:"source"`
+	Hash      string      `json:"hash"`
+	Config    arch.Config `json:"config"`
+	Params    int64       `json:"params"`
+	FileBytes int64       `json:"file_bytes"`
+	// OpenMS is models.Open: map, validate, verify the hash.
+	OpenMS     float64     `json:"open_ms"`
+	ImageFLOPs int64       `json:"image_flops"`
+	Runs       []RunReport `json:"runs"`
+	History    *Query      `json:"history,omitempty"`
+}
+
+// RunReport is one backend × precision × threads combination of a model.
+type RunReport struct {
+	Backend   string `json:"backend"`
+	Precision string `json:"precision"`
+	// Threads is what the session was given; 0 means all (GOMAXPROCS).
+	Threads int `json:"threads"`
+	// Skipped holds why the run did not happen (an unsupported precision);
+	// every measurement below is then absent.
+	Skipped  string          `json:"skipped,omitempty"`
+	LoadMS   float64         `json:"load_ms,omitempty"`
+	Image    []Timing        `json:"image,omitempty"`
+	Text     []Timing        `json:"text,omitempty"`
+	Accuracy *Accuracy       `json:"accuracy,omitempty"`
+	Memory   *Memory         `json:"memory,omitempty"`
+	CPU      *CPU            `json:"cpu,omitempty"`
+	Pipeline *PipelineResult `json:"pipeline,omitempty"`
+}
+
+// Timing is one timed loop: the image tower at one batch size or the text
+// tower at one query length.
+type Timing struct {
+	// Batch is the images per call (image timings); 1 for text.
+	Batch int `json:"batch"`
+	// Tokens is the query length, start and end tokens included (text
+	// timings); 0 for images.
+	Tokens int `json:"tokens,omitempty"`
+	// Full marks the text pass over the whole context length.
+	Full  bool `json:"full,omitempty"`
+	Iters int  `json:"iters"`
+	// FLOPs is one call's cost (multiply-add = 2).
+	FLOPs   int64   `json:"flops"`
+	Latency Latency `json:"latency"`
+	// PerSecond is items per second at the mean latency: images, or queries.
+	PerSecond float64 `json:"per_second"`
+	// GFLOPS is FLOPs / p50 latency.
+	GFLOPS float64 `json:"gflops"`
+	// CPUCores is user+sys CPU time over wall time during the loop.
+	CPUCores float64 `json:"cpu_cores"`
+}
+
+// Latency summarises one call's wall time, in milliseconds. Percentiles are
+// nearest-rank over all timed iterations.
+type Latency struct {
+	MeanMS float64 `json:"mean_ms"`
+	MinMS  float64 `json:"min_ms"`
+	P50MS  float64 `json:"p50_ms"`
+	P90MS  float64 `json:"p90_ms"`
+	P99MS  float64 `json:"p99_ms"`
+	MaxMS  float64 `json:"max_ms"`
+}
+
+// Accuracy compares this run's embeddings with the reference backend's fp32
+// embeddings of the same model on fixed inputs.
+type Accuracy struct {
+	Reference    string  `json:"reference"`
+	Images       int     `json:"images"`
+	Texts        int     `json:"texts"`
+	ImageCosMean float64 `json:"image_cos_mean"`
+	ImageCosMin  float64 `json:"image_cos_min"`
+	TextCosMean  float64 `json:"text_cos_mean"`
+	TextCosMin   float64 `json:"text_cos_min"`
+}
+
+// Memory is the process's resident set around one run, in bytes.
+type Memory struct {
+	// BaselineBytes is VmRSS before the session was opened (after a GC).
+	BaselineBytes int64 `json:"baseline_bytes"`
+	// PeakBytes is VmHWM at the end of the run; Scope says whether the peak
+	// was reset before the run ("run") or covers the whole process ("process").
+	PeakBytes int64  `json:"peak_bytes"`
+	Scope     string `json:"scope"`
+	// GrowthBytes is PeakBytes − BaselineBytes: what the session added.
+	GrowthBytes int64 `json:"growth_bytes"`
+}
+
+// CPU is the process's CPU time over the whole run, load included.
+type CPU struct {
+	UserS float64 `json:"user_s"`
+	SysS  float64 `json:"sys_s"`
+	WallS float64 `json:"wall_s"`
+	// Cores is (user + sys) / wall: 2.0 means two cores busy throughout.
+	Cores float64 `json:"cores"`
+}
+
+// Query is the history query measurement: one Score over a synthetic
+// history of Frames unit vectors of the model's embedding size.
+type Query struct {
+	Frames  int     `json:"frames"`
+	Dim     int     `json:"dim"`
+	Compact string  `json:"compact"`
+	FillS   float64 `json:"fill_s"`
+	Iters   int     `json:"iters"`
+	Latency Latency `json:"latency"`
+	// NSPerFrame is the p50 latency divided by Frames.
+	NSPerFrame float64 `json:"ns_per_frame"`
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/edgeclip/edgeclip/bench"
+	"github.com/edgeclip/edgeclip/runtime"
+)
+
+func init() {
+	register(command{name: "bench", short: "measure latency, throughput, memory, CPU and accuracy of models on this board", run: runBench})
+}
+
+// benchPipeline builds the end-to-end measurement behind --source. It stays
+// nil until a pipeline implementation is linked into the command: a file of
+// this package that sets it from init makes --source work, and bench then
+// reports fps per run. Without it, --source is refused.
+var benchPipeline func(source string) (bench.Pipeline, error)
+
+const benchUsage = "[--model FILE]... [--arch NAME]... [--backend B,...] [--precision f32,w8,w8a8] [--batch 1,8] " +
+	"[--threads N,...] [--duration D | --iters N] [--history-frames N] [--source URI] [--json FILE] [--benchstat FILE] [--quiet]"
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench", benchUsage, stderr)
+	modelPaths := fs.StringArray("model", nil, "model file to measure (repeatable; default $EDGECLIP_MODEL)")
+	arches := fs.StringSlice("arch", nil, "random-weight architecture preset(s): "+strings.Join(bench.Arches(), ", "))
+	backends := fs.StringSlice("backend", nil, "backends to compare (default all registered: "+strings.Join(runtime.Names(), ", ")+")")
+	precs := fs.StringSlice("precision", []string{"f32"}, "precisions: f32, w8, w8a8")
+	batches := fs.IntSlice("batch", []int{1}, "image batch sizes")
+	threads := fs.IntSlice("threads", []int{0}, "session thread counts to compare (0 = all cores)")
+	tokens := fs.IntSlice("tokens", []int{5, 12, 20}, "text query lengths incl. start and end tokens (the full context is always added)")
+	duration := fs.Duration("duration", bench.DefaultDuration, "time per measurement")
+	iters := fs.Int("iters", 0, "timed calls per measurement instead of --duration")
+	warmup := fs.Int("warmup", 1, "untimed calls before each measurement")
+	frames := fs.Int("history-frames", 86400, "synthetic history size for the query latency (0 skips it)")
+	source := fs.String("source", "", "video source URI for end-to-end pipeline fps")
+	jsonPath := fs.String("json", "", "write the report as JSON (schema "+bench.Schema+") to FILE")
+	bsPath := fs.String("benchstat", "", "write Go benchmark lines for benchstat to FILE")
+	tmp := fs.String("tmp", "", "folder for random-weight models and the history store (default the system's)")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	// errUsage is not printed by run, so the reason goes out here.
+	usageErr := func(format string, a ...any) error {
+		fmt.Fprintf(stderr, "edgeclip bench: "+format+"\n", a...)
+		fs.Usage()
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	if fs.Changed("duration") && fs.Changed("iters") {
+		return usageErr("give --duration or --iters, not both")
+	}
+	o := bench.Options{
+		Backends: *backends, Batches: *batches, Threads: *threads, TextTokens: *tokens,
+		Iters: *iters, Duration: *duration, HistoryFrames: *frames, TempDir: *tmp,
+	}
+	if *warmup == 0 {
+		o.Warmup = -1 // bench's zero means its default
+	} else {
+		o.Warmup = *warmup
+	}
+	for _, p := range *modelPaths {
+		o.Models = append(o.Models, bench.ModelSpec{Path: p})
+	}
+	for _, a := range *arches {
+		o.Models = append(o.Models, bench.ModelSpec{Arch: a})
+	}
+	if len(o.Models) == 0 {
+		p := defaultModelPath()
+		if p == "" {
+			return usageErr("give --model FILE or --arch NAME (%s)", strings.Join(bench.Arches(), ", "))
+		}
+		o.Models = []bench.ModelSpec{{Path: p}}
+	}
+	for _, s := range *precs {
+		p, err := runtime.ParsePrecision(s)
+		if err != nil {
+			return err
+		}
+		o.Precisions = append(o.Precisions, p)
+	}
+	if *source != "" {
+		if benchPipeline == nil {
+			return fmt.Errorf("--source %s: this build has no pipeline measurement", *source)
+		}
+		p, err := benchPipeline(*source)
+		if err != nil {
+			return fmt.Errorf("--source %s: %w", *source, err)
+		}
+		o.Pipeline = p
+	}
+	if !*quiet {
+		o.Progress = bench.NewBar(stderr)
+	}
+
+	rep, err := bench.Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := bench.WriteTable(stdout, rep); err != nil {
+		return err
+	}
+	if *jsonPath != "" {
+		data, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return fmt.Errorf("bench: json: %w", err)
+		}
+		if err := writeReportFile(*jsonPath, append(data, '\n')); err != nil {
+			return err
+		}
+	}
+	if *bsPath != "" {
+		var sb strings.Builder
+		if err := bench.WriteBenchstat(&sb, rep); err != nil {
+			return err
+		}
+		if err := writeReportFile(*bsPath, []byte(sb.String())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeReportFile(path string, data []byte) error {
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	return nil
+}
