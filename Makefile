@@ -9,16 +9,18 @@ PY := /usr/bin/python3
 
 # Debian packages the build, the tests and the tools need.
 APT_PKGS := build-essential pkg-config libopencv-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-	mosquitto mosquitto-clients python3-torch python3-torchvision python3-numpy python3-pil python3-skimage qemu-user systemd
+	mosquitto mosquitto-clients python3-torch python3-torchvision python3-numpy python3-pil python3-skimage qemu-user systemd python3-onnx
 DEPS_STAMP := .cache/deps-$(shell echo $(APT_PKGS) | sha1sum | cut -c1-12)
 
 # Build tags of the full daemon: cgo leaves linked in by cmd/edgeclip/link_<tag>.go.
-TAGS ?= gocv
+TAGS ?= gocv ort
 # Packages whose concurrency is tested under the race detector.
 RACE_PKGS := ./history/... ./camera/... ./pipeline/... ./alert/... ./query/... ./models/tokenizer/... ./runtime/native/... ./mqtt/... ./daemon/... ./sdnotify/... ./health/...
 # Pure-Go packages also tested for linux/arm64 under qemu.
 ARM64_PKGS := ./runtime/... ./models/... ./quant/... ./board/... ./history/... ./query/... ./alert/...
 
+
+.PHONY: fetch-ort
 .PHONY: all build deps run test test-go test-cgo test-race test-arm64 test-py vet fuzz fixtures models clean
 
 all: build
@@ -34,7 +36,7 @@ $(DEPS_STAMP):
 
 deps: $(DEPS_STAMP)
 
-build: deps
+build: deps fetch-ort
 	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/edgeclip
 
 run: build
@@ -49,9 +51,15 @@ vet:
 test-go:
 	CGO_ENABLED=0 $(GO) test -count=1 ./...
 
-# cgo leaves: real OpenCV (and the other native libraries once linked).
-test-cgo: deps
-	$(GO) test -count=1 -tags "$(TAGS)" ./camera/gocv/...
+# ONNX Runtime's shared library from the npm package (npm pack + tar, checksummed).
+ORT_LIB := third_party/onnxruntime/x64/libonnxruntime.so.1
+$(ORT_LIB):
+	scripts/fetch-ort.sh
+fetch-ort: $(ORT_LIB)
+
+# cgo leaves: real OpenCV and the ONNX Runtime library.
+test-cgo: deps fetch-ort
+	$(GO) test -count=1 -tags "$(TAGS)" ./camera/gocv/... ./runtime/ort/... ./cmd/edgeclip/
 
 test-race: deps
 	$(GO) test -count=1 -race $(RACE_PKGS)
