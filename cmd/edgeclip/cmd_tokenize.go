@@ -16,12 +16,14 @@ func init() {
 
 func runTokenize(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("tokenize", "--model M TEXT...", stderr)
-	path := fs.String("model", defaultModelPath(), "model file")
+	path := fs.String("model", "", "model file (default: the shipped model)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *path == "" {
-		return fmt.Errorf("--model is required")
+		if *path = defaultModelPath(); *path == "" {
+			return fmt.Errorf("no model: give --model FILE")
+		}
 	}
 	f, err := models.Open(*path)
 	if err != nil {

@@ -42,7 +42,9 @@ type modelFlags struct {
 
 func (m *modelFlags) open(ctx context.Context) (*loaded, error) {
 	if m.path == "" {
-		return nil, fmt.Errorf("--model is required")
+		if m.path = defaultModelPath(); m.path == "" {
+			return nil, fmt.Errorf("no model: give --model FILE")
+		}
 	}
 	f, err := models.Open(m.path)
 	if err != nil {
