@@ -78,29 +78,10 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 		}
 	}
-	for _, s := range *sets {
-		k, v, ok := strings.Cut(s, "=")
-		if !ok {
-			problems = append(problems, fmt.Errorf("--set %q: want KEY=VALUE", s))
-			continue
-		}
-		if err := cfg.Set(k, v); err != nil {
-			problems = append(problems, fmt.Errorf("--set: %w", err))
-		}
-	}
+	problems = append(problems, applySets(cfg, *sets)...)
 	problems = append(problems, cfg.Check()...)
 	if *check {
-		for _, p := range problems {
-			fmt.Fprintln(stdout, "error:", p)
-		}
-		for _, w := range cfg.Warnings() {
-			fmt.Fprintln(stdout, "warning:", w)
-		}
-		if len(problems) > 0 {
-			return fmt.Errorf("%d problem(s) in the configuration", len(problems))
-		}
-		fmt.Fprintln(stdout, "configuration OK")
-		return nil
+		return reportCheck(stdout, cfg, problems)
 	}
 	if len(problems) > 0 {
 		return errors.Join(problems...)
@@ -121,6 +102,53 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return serve(ctx, cfg, &f, stderr, log)
 }
 
+// applySets applies --set KEY=VALUE flags in order.
+func applySets(cfg *config.Config, sets []string) []error {
+	var problems []error
+	for _, s := range sets {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			problems = append(problems, fmt.Errorf("--set %q: want KEY=VALUE", s))
+			continue
+		}
+		if err := cfg.Set(k, v); err != nil {
+			problems = append(problems, fmt.Errorf("--set: %w", err))
+		}
+	}
+	return problems
+}
+
+// reportCheck prints every problem and warning of a configuration check;
+// the error says how many problems there were.
+func reportCheck(w io.Writer, cfg *config.Config, problems []error) error {
+	problems = flatten(problems)
+	for _, p := range problems {
+		fmt.Fprintln(w, "error:", p)
+	}
+	for _, warn := range cfg.Warnings() {
+		fmt.Fprintln(w, "warning:", warn)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%d problem(s) in the configuration", len(problems))
+	}
+	fmt.Fprintln(w, "configuration OK")
+	return nil
+}
+
+// flatten splits joined errors (config.Load reports every key at once) so
+// that each problem gets its own line.
+func flatten(errs []error) []error {
+	var out []error
+	for _, e := range errs {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			out = append(out, flatten(j.Unwrap())...)
+		} else {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // daemonOptions maps the configuration onto the daemon's options.
 func daemonOptions(cfg *config.Config, f *runFlags, log *slog.Logger) (daemon.Options, error) {
 	prec, err := runtime.ParsePrecision(cfg.Model.Precision)
@@ -137,6 +165,13 @@ func daemonOptions(cfg *config.Config, f *runFlags, log *slog.Logger) (daemon.Op
 	if cfg.History.Compact == "f16" {
 		compact = history.F16
 	}
+	gate := camera.GateOptions{Threshold: cfg.Source.GateThreshold, KeepAlive: cfg.Source.KeepAlive}
+	if gate.Threshold == 0 {
+		// source.gate_threshold 0 means "encode every sampled frame", but the
+		// camera package reads 0 as its default (0.01); a negative threshold
+		// lets every frame through.
+		gate.Threshold = -1
+	}
 	thumb := -1
 	if cfg.Source.Thumbnails {
 		thumb = cfg.Source.ThumbnailSize
@@ -144,7 +179,7 @@ func daemonOptions(cfg *config.Config, f *runFlags, log *slog.Logger) (daemon.Op
 	return daemon.Options{
 		ModelPath: path, Backend: cfg.Model.Backend, Precision: prec, Threads: cfg.Model.Threads,
 		Source: cfg.Source.URI, StallTimeout: cfg.Source.StallTimeout, SampleFPS: cfg.Source.SampleFPS,
-		Gate:       camera.GateOptions{Threshold: cfg.Source.GateThreshold, KeepAlive: cfg.Source.KeepAlive},
+		Gate:       gate,
 		ThumbWidth: thumb, Lossless: f.lossless,
 		History: history.Options{Dir: cfg.HistoryDir(), FsyncInterval: cfg.History.FsyncInterval,
 			MaxAge: cfg.History.MaxAge, MaxBytes: int64(cfg.History.MaxBytes), SegmentBytes: int64(cfg.History.SegmentBytes),

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/edgeclip/edgeclip/alert"
@@ -32,9 +35,13 @@ func serve(ctx context.Context, cfg *config.Config, f *runFlags, stderr io.Write
 		return err
 	}
 	loops := map[string]*sdnotify.Loop{"capture": wd.Loop("capture"), "pipeline": wd.Loop("inference"), "mqtt": wd.Loop("mqtt")}
+	beat, err := faultyBeat(ctx, os.Getenv("EDGECLIP_FAULT"), log)
+	if err != nil {
+		return err
+	}
 	opts.Beat = func(name string) {
 		if l := loops[name]; l != nil {
-			l.Beat()
+			beat(l)
 		}
 	}
 	var client *mqtt.Client
@@ -129,14 +136,22 @@ func serve(ctx context.Context, cfg *config.Config, f *runFlags, stderr io.Write
 			}
 		}()
 	}
-	go telemetryLoop(rctx, d, client, metrics, cfg, loops["mqtt"], log)
+	go telemetryLoop(rctx, d, client, metrics, cfg, func() { beat(loops["mqtt"]) }, wd.Period()/2, log)
 	go wd.Run(rctx)
 	done := make(chan struct{})
 	go reportLoop(rctx, d, f, stderr, log, done)
-	sdnotify.Ready()
 	log.Info("edgeclip running", "model", st.Model, "hash", st.ModelHash, "backend", st.Backend, "precision", st.Precision,
 		"source", camera.Redact(opts.Source), "history", opts.History.Dir, "mqtt", brokerURL, "prefix", client.Prefix())
-	err = d.Run(ctx)
+	var runErr error
+	ended := make(chan struct{})
+	go func() { runErr = d.Run(ctx); close(ended) }()
+	if !waitUp(ctx, d, client, ended, readyWait) {
+		log.Warn("not every part is up yet; reporting ready anyway (see /readyz)", "source", d.Status().Source.State,
+			"broker_connected", client.Connected())
+	}
+	sdnotify.Ready()
+	<-ended
+	err = runErr
 	close(done)
 	sdnotify.Stopping()
 	if isTerminal(stderr) {
@@ -146,12 +161,78 @@ func serve(ctx context.Context, cfg *config.Config, f *runFlags, stderr io.Write
 	return err
 }
 
+// readyWait bounds how long READY=1 waits for the source and the broker: a
+// camera or broker that is down at boot must not make systemd kill the
+// daemon (TimeoutStartSec); /readyz keeps naming the missing part.
+const readyWait = 10 * time.Second
+
+// waitUp waits until the source delivers and the MQTT client is connected
+// (the model is loaded by then), or Run ended, or max passed. It reports
+// whether everything came up.
+func waitUp(ctx context.Context, d *daemon.Daemon, c *mqtt.Client, ended <-chan struct{}, max time.Duration) bool {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(max)
+	for {
+		if d.Status().Source.State == camera.StateUp && c.Connected() {
+			return true
+		}
+		select {
+		case <-ended:
+			return false
+		case <-ctx.Done():
+			return false
+		case <-deadline:
+			return false
+		case <-tick.C:
+		}
+	}
+}
+
+// faultyBeat returns the function that beats a watchdog loop. With
+// EDGECLIP_FAULT=hang:LOOP[:AFTER] (LOOP is capture, inference or mqtt;
+// AFTER a duration, default 0) that loop's beat blocks from AFTER after
+// start until ctx ends, exactly as if the loop had hung there: its work
+// stops and the systemd watchdog withholds pings. It exists for the
+// end-to-end watchdog test; leave it unset in production.
+func faultyBeat(ctx context.Context, fault string, log *slog.Logger) (func(*sdnotify.Loop), error) {
+	plain := func(l *sdnotify.Loop) { l.Beat() }
+	if fault == "" {
+		return plain, nil
+	}
+	parts := strings.Split(fault, ":")
+	var after time.Duration
+	var err error
+	if len(parts) == 3 {
+		after, err = time.ParseDuration(parts[2])
+	}
+	if len(parts) < 2 || len(parts) > 3 || parts[0] != "hang" || err != nil || after < 0 ||
+		(parts[1] != "capture" && parts[1] != "inference" && parts[1] != "mqtt") {
+		return nil, fmt.Errorf("EDGECLIP_FAULT=%q: want hang:LOOP[:AFTER] with LOOP capture, inference or mqtt", fault)
+	}
+	loop, start := parts[1], time.Now()
+	log.Warn("fault injection on: a loop will hang", "loop", loop, "after", after)
+	var once sync.Once
+	return func(l *sdnotify.Loop) {
+		if l.Name() != loop || time.Since(start) < after {
+			l.Beat()
+			return
+		}
+		once.Do(func() { log.Warn("fault injection: loop hangs now", "loop", loop) })
+		<-ctx.Done()
+	}, nil
+}
+
 // telemetryLoop feeds metrics every second and MQTT stats every
-// stats_interval; it is also the MQTT loop the watchdog watches.
+// stats_interval; it is also the MQTT loop the watchdog watches: it beats
+// every beatEvery (half the watchdog's check period), which a short
+// WatchdogSec makes shorter than a second.
 func telemetryLoop(ctx context.Context, d *daemon.Daemon, c *mqtt.Client, m *health.Metrics, cfg *config.Config,
-	beat *sdnotify.Loop, log *slog.Logger) {
+	beat func(), beatEvery time.Duration, log *slog.Logger) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	beats := time.NewTicker(min(beatEvery, time.Second))
+	defer beats.Stop()
 	b, err := board.New(board.Options{Root: cfg.Board.Root})
 	if err != nil {
 		log.Warn("board telemetry off", "err", err)
@@ -161,9 +242,12 @@ func telemetryLoop(ctx context.Context, d *daemon.Daemon, c *mqtt.Client, m *hea
 		select {
 		case <-ctx.Done():
 			return
+		case <-beats.C:
+			beat()
+			continue
 		case <-tick.C:
 		}
-		beat.Beat()
+		beat()
 		st := d.Status()
 		m.FramesCaptured.SetTotal(float64(st.Source.Frames))
 		m.FramesEncoded.SetTotal(float64(st.Pipeline.Encoded))
