@@ -35,7 +35,8 @@ func (s *Sampler) Keep(t time.Time) bool {
 // GateOptions configure change gating.
 type GateOptions struct {
 	// Threshold is the mean absolute change of the downscaled grey image,
-	// as a fraction of full scale, under which a frame is skipped (default 0.01).
+	// as a fraction of full scale, under which a frame is skipped (default
+	// 0.01). A negative threshold turns gating off: every frame passes.
 	Threshold float64
 	// KeepAlive: a frame passes at least this often even with no change (default 10 s).
 	KeepAlive time.Duration

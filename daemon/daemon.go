@@ -50,6 +50,10 @@ type Options struct {
 	AlertsFile string
 
 	Negatives []string // calibration prompts (query.DefaultNegatives when nil)
+	// Query holds defaults for query answers (cache size, interval threshold and gaps).
+	QueryCache     int
+	QueryIntervals query.IntervalOptions
+	ThumbQuality   int
 	// OnEvent receives alert events (the MQTT publisher, a log).
 	OnEvent func(alert.Event)
 	// Beat is called by each loop as it makes progress (systemd watchdog).
@@ -143,7 +147,8 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 	}
 	enc := &textEncoder{tok: d.tok, sess: d.sess, ctxLen: cfg.ContextLen, dim: cfg.EmbedDim}
 	if d.engine, err = query.NewEngine(storeIndex{d.store}, enc, query.Options{
-		ModelHash: d.model.Hash(), LogitScale: cfg.LogitScale, Negatives: o.Negatives}); err != nil {
+		ModelHash: d.model.Hash(), LogitScale: cfg.LogitScale, Negatives: o.Negatives,
+		CacheSize: o.QueryCache, Intervals: o.QueryIntervals}); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	if d.alerts, err = alert.Open(ctx, d.engine, alert.Options{Path: o.AlertsFile,
@@ -177,7 +182,7 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 	}
 	if d.pipe, err = pipeline.New(d.queue, d.sess, d.store, d.alerts, pipeline.Options{
 		ModelHash: d.model.Hash(), ModelName: d.model.Name(), EmbedDim: cfg.EmbedDim, Pre: pre,
-		SampleFPS: o.SampleFPS, Gate: o.Gate, ThumbWidth: thumb, OnEvent: onEvent, Beat: beat, Logger: o.Logger,
+		SampleFPS: o.SampleFPS, Gate: o.Gate, ThumbWidth: thumb, ThumbQuality: o.ThumbQuality, OnEvent: onEvent, Beat: beat, Logger: o.Logger,
 	}); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}

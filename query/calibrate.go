@@ -53,8 +53,9 @@ func (c *Calibration) Validate(d int) error {
 func (c *Calibration) Score(raw float32, negRaw []float32) float32 {
 	if len(negRaw) == 0 {
 		// No negatives: map the cosine into [0, 1] monotonically so that
-		// ordering survives; thresholds then are raw.
-		return (raw + 1) / 2
+		// ordering survives; thresholds then are raw. Compact (int8)
+		// history vectors can push a cosine a hair past 1: clip.
+		return min(1, max(0, (raw+1)/2))
 	}
 	l := float64(c.LogitScale)
 	m := float64(raw)

@@ -32,6 +32,8 @@ type Options struct {
 	Negatives []string
 	// CacheSize is the number of query embeddings kept (default 256).
 	CacheSize int
+	// Intervals are the defaults for requests that leave theirs zero.
+	Intervals IntervalOptions
 }
 
 // Engine answers queries over one model's history.
@@ -156,7 +158,20 @@ func (e *Engine) Search(ctx context.Context, r Request) (Result, error) {
 		k = 10
 	}
 	res := Result{Frames: TopK(frames, k), Scanned: len(frames)}
-	res.Intervals = Intervals(frames, r.Intervals)
+	io := r.Intervals
+	if io.Threshold == 0 {
+		io.Threshold = e.opts.Intervals.Threshold
+	}
+	if io.MaxGap == 0 {
+		io.MaxGap = e.opts.Intervals.MaxGap
+	}
+	if io.MaxSilence == 0 {
+		io.MaxSilence = e.opts.Intervals.MaxSilence
+	}
+	if io.MinFrames == 0 {
+		io.MinFrames = e.opts.Intervals.MinFrames
+	}
+	res.Intervals = Intervals(frames, io)
 	res.Took = time.Since(start)
 	return res, nil
 }

@@ -185,6 +185,8 @@ func daemonOptions(cfg *config.Config, f *runFlags, log *slog.Logger) (daemon.Op
 			MaxAge: cfg.History.MaxAge, MaxBytes: int64(cfg.History.MaxBytes), SegmentBytes: int64(cfg.History.SegmentBytes),
 			Compact: compact},
 		AlertsFile: cfg.AlertsFile(), Negatives: cfg.Query.Negatives, Logger: log,
+		QueryCache: cfg.Query.CacheSize, ThumbQuality: cfg.Source.ThumbnailQuality,
+		QueryIntervals: query.IntervalOptions{Threshold: float32(cfg.Query.Threshold), MaxGap: cfg.Query.MaxGap},
 	}, nil
 }
 
