@@ -20,7 +20,7 @@ RACE_PKGS := ./history/... ./camera/... ./pipeline/... ./alert/... ./query/... .
 ARM64_PKGS := ./runtime/... ./models/... ./quant/... ./board/... ./history/... ./query/... ./alert/...
 
 
-.PHONY: fetch-ort
+.PHONY: fetch-ort release install test-release
 .PHONY: all build deps run test test-go test-cgo test-race test-arm64 test-py vet fuzz fixtures models clean
 
 all: build
@@ -72,7 +72,7 @@ test-py: deps
 	$(PY) tools/test_modelfile.py
 	$(PY) -m unittest tools/train/test_smoke.py
 
-test: deps vet test-go test-cgo test-race test-arm64 test-py
+test: deps vet test-go test-cgo test-race test-arm64 test-py test-release
 
 # Short fuzz runs of every parser of untrusted bytes (longer: FUZZTIME=10m).
 FUZZTIME ?= 20s
@@ -98,5 +98,17 @@ models: deps
 	$(GO) run ./cmd/edgeclip quantize --model models/shipped/world-student-f32.safetensors \
 		--out models/shipped/world-student-int8.safetensors --mode w8a8
 
+# Release tarballs for linux/amd64 (cgo: GoCV, ONNX Runtime) and linux/arm64 (pure Go) into dist/.
+release: build
+	scripts/release.sh $(VERSION)
+
+# Install the binary, the default model, the systemd unit and an example config on this machine.
+install: build
+	scripts/install.sh --from-build
+
+# The arm64 tarball builds, its binary runs under qemu-aarch64, and install.sh lays out the files.
+test-release: deps
+	EDGECLIP_RELEASE_TEST=1 $(GO) test -count=1 -run TestReleaseArm64 ./deploy/
+
 clean:
-	rm -rf bin .cache
+	rm -rf bin .cache dist
