@@ -39,8 +39,10 @@ deps: $(DEPS_STAMP)
 build: deps fetch-ort
 	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/edgeclip
 
+# The daemon on its defaults: the shipped int8 model, the synthetic camera,
+# an embedded MQTT broker on 127.0.0.1:1883. Ctrl-C stops it cleanly.
 run: build
-	./$(BIN) embed --text "a red circle" --text "two blue squares"
+	./$(BIN) run
 
 vet:
 	$(GO) vet ./...
