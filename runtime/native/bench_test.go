@@ -3,6 +3,7 @@ package native
 import (
 	"context"
 	"fmt"
+	goruntime "runtime"
 	"testing"
 
 	"github.com/edgeclip/edgeclip/models/arch"
@@ -21,17 +22,19 @@ func vitB32() arch.Config {
 	}
 }
 
-var benchSessions = map[runtime.Precision]runtime.Session{}
+// benchSessions caches sessions by precision and thread count (-cpu 1,2).
+var benchSessions = map[string]runtime.Session{}
 
 func benchSession(b *testing.B, prec runtime.Precision) runtime.Session {
-	if s, ok := benchSessions[prec]; ok {
+	key := fmt.Sprint(prec, goruntime.GOMAXPROCS(0))
+	if s, ok := benchSessions[key]; ok {
 		return s
 	}
 	s, err := Backend{}.Open(context.Background(), randomWeights(vitB32(), 42), runtime.Options{Precision: prec})
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchSessions[prec] = s
+	benchSessions[key] = s
 	return s
 }
 

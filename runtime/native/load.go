@@ -9,16 +9,17 @@ import (
 	"github.com/edgeclip/edgeclip/models/arch"
 	"github.com/edgeclip/edgeclip/quant"
 	"github.com/edgeclip/edgeclip/runtime"
+	"github.com/edgeclip/edgeclip/runtime/kernels"
 )
 
 // linear is one [out, in] layer in the arithmetic chosen at load: float
 // weights (f32) or int8 weights with per-row scales (w8, w8a8).
 type linear struct {
 	out, in int
-	w       []float32
-	q       []int8
-	s       []float32
-	b       []float32 // nil when the layer has no bias
+	// Exactly one of the packed forms is set after load, by precision.
+	f32  *kernels.PackedF32 // fp32
+	w8   *kernels.PackedW8  // weight-only int8
+	w8a8 *kernels.PackedI8  // int8 weights and activations
 }
 
 type block struct {
@@ -128,38 +129,48 @@ func (l *loader) floats(name string, shape ...int) []float32 {
 	return nil
 }
 
-// linear loads an [out, in] weight (and optional bias) in the session's precision.
+// linear loads an [out, in] weight (and optional bias) in the session's
+// precision and packs it once into the kernels' panel layout.
 func (l *loader) linear(wname, bname string, out, in int) linear {
 	lin := linear{out: out, in: in}
+	var b []float32
 	if bname != "" {
-		lin.b = l.floats(bname, out)
+		b = l.floats(bname, out)
 	}
 	t, ok := l.tensor(wname, out, in)
-	if !ok {
+	if !ok || l.err != nil {
 		return lin
 	}
 	if l.prec == runtime.FP32 {
-		lin.w = l.floats(wname, out, in)
+		if w := l.floats(wname, out, in); w != nil {
+			lin.f32 = kernels.PackF32(w, b, out, in)
+		}
 		return lin
 	}
+	var q []int8
+	var s []float32
 	if t.DType == runtime.I8 {
 		if len(t.Data) != out*in || len(t.Scales) != out {
 			l.fail(wname, "I8 tensor with %d bytes and %d scales, want %d and %d", len(t.Data), len(t.Scales), out*in, out)
 			return lin
 		}
-		lin.q = unsafe.Slice((*int8)(unsafe.Pointer(&t.Data[0])), out*in)
-		lin.s = t.Scales
-		return lin
+		q, s = unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(t.Data))), out*in), t.Scales
+	} else {
+		// Float weights in an int8 session: quantize once at load.
+		w := l.floats(wname, out, in)
+		if w == nil {
+			return lin
+		}
+		q, s = make([]int8, out*in), make([]float32, out)
+		if err := quant.QuantizeRows(w, out, in, q, s); err != nil {
+			l.fail(wname, "%v", err)
+			return lin
+		}
 	}
-	// Float weights in an int8 session: quantize once at load.
-	w := l.floats(wname, out, in)
-	if w == nil {
-		return lin
-	}
-	lin.q = make([]int8, out*in)
-	lin.s = make([]float32, out)
-	if err := quant.QuantizeRows(w, out, in, lin.q, lin.s); err != nil {
-		l.fail(wname, "%v", err)
+	if l.prec == runtime.W8 {
+		lin.w8 = kernels.PackW8(q, s, b, out, in)
+	} else {
+		lin.w8a8 = kernels.PackI8(q, s, b, out, in)
 	}
 	return lin
 }

@@ -49,7 +49,7 @@ func (b Backend) Open(ctx context.Context, w runtime.Weights, opts runtime.Optio
 	if threads <= 0 {
 		threads = goruntime.GOMAXPROCS(0)
 	}
-	return &session{m: m, prec: prec, threads: threads}, nil
+	return &session{m: m, prec: prec, threads: threads, workers: newPool(threads)}, nil
 }
 
 // session serialises calls: one set of buffers, all cores per call.
@@ -58,9 +58,16 @@ type session struct {
 	m       *model
 	prec    runtime.Precision
 	threads int
-	buf     buffers
-	spans   []span
-	closed  bool
+	workers *pool
+	jobs    struct {
+		lin  linearJob
+		norm normJob
+		gelu geluJob
+		att  attentionJob
+	}
+	buf    buffers
+	spans  []span
+	closed bool
 }
 
 type span struct{ off, n int }
@@ -68,6 +75,9 @@ type span struct{ off, n int }
 func (s *session) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.closed {
+		s.workers.stop()
+	}
 	s.closed = true
 	s.buf = buffers{}
 	return nil
@@ -203,42 +213,36 @@ func (s *session) tower(ctx context.Context, t *tower, x []float32, total int, c
 	w, eps := t.width, s.m.cfg.LNEps
 	h := s.buf.f32(&s.buf.h, total*w)
 	qkv := s.buf.f32(&s.buf.qkv, total*3*w)
-	att := s.buf.f32(&s.buf.att, total*w)
+	attOut := s.buf.f32(&s.buf.att, total*w)
 	mlp := s.buf.f32(&s.buf.mlp, total*t.mlp)
 	maxLen := 0
 	for _, sp := range s.spans {
 		maxLen = max(maxLen, sp.n)
 	}
-	scores := s.buf.scores(s.threads, maxLen)
-	norm := func(g, b []float32) {
-		parallel(s.threads, total, 16, func(_, lo, hi int) {
-			layerNorm(x[lo*w:hi*w], hi-lo, w, g, b, eps, h[lo*w:hi*w])
-		})
-	}
+	scratch := s.buf.scores(s.threads, attentionScratch(maxLen, w/t.heads))
+	norm := &s.jobs.norm
+	*norm = normJob{x: x, h: h, w: w, eps: eps}
+	att := &s.jobs.att
+	*att = attentionJob{spans: s.spans, qkv: qkv, att: attOut, scratch: scratch, w: w, heads: t.heads, causal: causal}
+	act := &s.jobs.gelu
+	*act = geluJob{x: mlp, w: t.mlp, quick: s.m.quick}
 	for bi := range t.blocks {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("native: %w", err)
 		}
 		b := &t.blocks[bi]
-		norm(b.ln1w, b.ln1b)
+		norm.g, norm.b = b.ln1w, b.ln1b
+		s.workers.run(norm, total, 16)
 		s.linear(&b.qkv, h, total, qkv)
-		tasks := len(s.spans) * t.heads
-		parallel(s.threads, tasks, 1, func(wk, lo, hi int) {
-			for task := lo; task < hi; task++ {
-				sp := s.spans[task/t.heads]
-				attention(qkv[sp.off*3*w:(sp.off+sp.n)*3*w], sp.n, w, t.heads, task%t.heads, causal,
-					0, sp.n, scores[wk], att[sp.off*w:(sp.off+sp.n)*w])
-			}
-		})
-		s.linear(&b.out, att, total, h)
+		s.workers.run(att, len(s.spans)*t.heads, 1)
+		s.linear(&b.out, attOut, total, h)
 		for i, v := range h[:total*w] {
 			x[i] += v
 		}
-		norm(b.ln2w, b.ln2b)
+		norm.g, norm.b = b.ln2w, b.ln2b
+		s.workers.run(norm, total, 16)
 		s.linear(&b.fc1, h, total, mlp)
-		parallel(s.threads, total, 8, func(_, lo, hi int) {
-			gelu(mlp[lo*t.mlp:hi*t.mlp], s.m.quick)
-		})
+		s.workers.run(act, total, 8)
 		s.linear(&b.fc2, mlp, total, h)
 		for i, v := range h[:total*w] {
 			x[i] += v
@@ -251,8 +255,7 @@ func (s *session) tower(ctx context.Context, t *tower, x []float32, total int, c
 type buffers struct {
 	x, h, qkv, att, mlp, patches, pooled []float32
 	sc                                   [][]float32
-	deq                                  [][]float32
-	xq                                   []int8
+	x16                                  []int16
 	xs                                   []float32
 }
 
@@ -277,15 +280,16 @@ func grow2(p *[][]float32, workers, n int) [][]float32 {
 	return *p
 }
 
-func (b *buffers) scores(workers, n int) [][]float32  { return grow2(&b.sc, workers, n) }
-func (b *buffers) dequant(workers, n int) [][]float32 { return grow2(&b.deq, workers, n) }
+func (b *buffers) scores(workers, n int) [][]float32 { return grow2(&b.sc, workers, n) }
 
-func (b *buffers) act(n int) ([]int8, []float32) {
-	if cap(b.xq) < n {
-		b.xq = make([]int8, n)
+// act returns the w8a8 activation buffers: int8 codes widened to int16
+// pair rows, and the per-row scales.
+func (b *buffers) act(n16, rows int) ([]int16, []float32) {
+	if cap(b.x16) < n16 {
+		b.x16 = make([]int16, n16)
 	}
-	if cap(b.xs) < n {
-		b.xs = make([]float32, n)
+	if cap(b.xs) < rows {
+		b.xs = make([]float32, rows)
 	}
-	return b.xq[:n], b.xs
+	return b.x16[:n16], b.xs[:rows]
 }

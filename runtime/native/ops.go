@@ -2,87 +2,174 @@ package native
 
 import (
 	"math"
-	"sync"
 	"sync/atomic"
 
-	"github.com/edgeclip/edgeclip/quant"
 	"github.com/edgeclip/edgeclip/runtime/kernels"
 )
 
-// parallel runs fn over [0, n) split into chunks of at least grain items,
-// on up to threads goroutines. It returns when every chunk is done.
-func parallel(threads, n, grain int, fn func(worker, lo, hi int)) {
+// task is one parallel loop body over [lo, hi) run by worker. Tasks are
+// structs kept in the session, so handing one to the pool allocates nothing
+// (a closure handed to other goroutines would escape to the heap per call).
+type task interface{ run(worker, lo, hi int) }
+
+// pool runs parallel loops on helper goroutines that live as long as the
+// session; the calling goroutine works as worker 0.
+type pool struct {
+	threads int
+	wake    []chan struct{} // one per helper, closed by stop
+	done    chan struct{}
+	t       task
+	n, per  int
+	next    atomic.Int64
+}
+
+func newPool(threads int) *pool {
+	p := &pool{threads: max(threads, 1), done: make(chan struct{}, threads)}
+	for w := 1; w < p.threads; w++ {
+		ch := make(chan struct{})
+		p.wake = append(p.wake, ch)
+		go p.helper(w, ch)
+	}
+	return p
+}
+
+func (p *pool) helper(w int, wake chan struct{}) {
+	for range wake {
+		p.drain(w)
+		p.done <- struct{}{}
+	}
+}
+
+func (p *pool) drain(w int) {
+	for {
+		lo := int(p.next.Add(int64(p.per))) - p.per
+		if lo >= p.n {
+			return
+		}
+		p.t.run(w, lo, min(lo+p.per, p.n))
+	}
+}
+
+// run calls t over [0, n) in chunks of at least grain items and returns
+// when every chunk is done. Several chunks per worker balance uneven
+// progress between cores.
+func (p *pool) run(t task, n, grain int) {
 	if n <= 0 {
 		return
 	}
-	if grain < 1 {
-		grain = 1
-	}
-	chunks := (n + grain - 1) / grain
-	if threads > chunks {
-		threads = chunks
-	}
-	if threads <= 1 {
-		fn(0, 0, n)
+	grain = max(grain, 1)
+	workers := min(p.threads, (n+grain-1)/grain)
+	if workers <= 1 {
+		t.run(0, 0, n)
 		return
 	}
-	// Several chunks per worker balance uneven progress between cores.
-	per := max(grain, (n+4*threads-1)/(4*threads))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := range threads {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				lo := int(next.Add(int64(per))) - per
-				if lo >= n {
-					return
-				}
-				fn(w, lo, min(lo+per, n))
-			}
-		}()
+	p.t, p.n = t, n
+	p.per = max(grain, (n+4*workers-1)/(4*workers))
+	p.next.Store(0)
+	for _, ch := range p.wake[:workers-1] {
+		ch <- struct{}{}
 	}
-	wg.Wait()
+	p.drain(0)
+	for range workers - 1 {
+		<-p.done
+	}
+	p.t = nil
 }
 
-// forward computes y[m, out] = x[m, in]·Wᵀ + b in the layer's arithmetic.
-func (s *session) linear(l *linear, x []float32, m int, y []float32) {
-	in, out := l.in, l.out
+// stop ends the helpers; the pool must be idle.
+func (p *pool) stop() {
+	for _, ch := range p.wake {
+		close(ch)
+	}
+	p.wake = nil
+}
+
+// linearJob is one layer's product, split by column panels, or (quantize)
+// the w8a8 activation quantization, split by rows.
+type linearJob struct {
+	l        *linear
+	x, y     []float32
+	m        int
+	x16      []int16
+	xs       []float32
+	quantize bool
+}
+
+func (j *linearJob) run(_, lo, hi int) {
+	l, in, out := j.l, j.l.in, j.l.out
 	switch {
-	case l.w != nil:
-		parallel(s.threads, out, 8, func(_, lo, hi int) {
-			kernels.SgemmNT(m, in, lo, hi, x, l.w, y, out, l.b)
-		})
-	case s.prec == "w8":
-		// Weight-only int8: dequantize a few rows at a time into a
-		// per-worker scratch and run the float kernel over them.
-		const rows = 16
-		scratch := s.buf.dequant(s.threads, rows*in)
-		parallel(s.threads, out, rows, func(w, lo, hi int) {
-			buf := scratch[w]
-			for r0 := lo; r0 < hi; r0 += rows {
-				r1 := min(r0+rows, hi)
-				quant.Dequantize(l.q[r0*in:r1*in], l.s[r0:r1], r1-r0, in, buf)
-				var b []float32
-				if l.b != nil {
-					b = l.b[r0:r1]
-				}
-				kernels.SgemmNT(m, in, 0, r1-r0, x, buf, y[r0:], out, b)
-			}
-		})
+	case j.quantize:
+		kp := kernels.PairLen(in)
+		for i := lo; i < hi; i++ {
+			j.xs[i] = kernels.QuantizeI16(j.x[i*in:(i+1)*in], j.x16[i*kp:(i+1)*kp])
+		}
+	case l.f32 != nil:
+		kernels.GemmF32(j.m, j.x, in, l.f32, lo, hi, j.y, out)
+	case l.w8 != nil:
+		kernels.GemmW8(j.m, j.x, in, l.w8, lo, hi, j.y, out)
 	default:
-		// w8a8: per-token dynamic int8 activations, int32 accumulation.
-		xq, xs := s.buf.act(m * in)
-		xs = xs[:m]
-		parallel(s.threads, m, 4, func(_, lo, hi int) {
-			for i := lo; i < hi; i++ {
-				xs[i] = quant.QuantizeRow(x[i*in:(i+1)*in], xq[i*in:(i+1)*in])
-			}
-		})
-		parallel(s.threads, out, 8, func(_, lo, hi int) {
-			kernels.GemmI8NT(m, in, lo, hi, xq, xs, l.q, l.s, y, out, l.b)
-		})
+		kernels.GemmI8(j.m, j.x16, kernels.PairLen(in), j.xs, l.w8a8, lo, hi, j.y, out)
+	}
+}
+
+// linear computes y[m, out] = x[m, in]·Wᵀ + b in the layer's arithmetic.
+func (s *session) linear(l *linear, x []float32, m int, y []float32) {
+	j := &s.jobs.lin
+	*j = linearJob{l: l, x: x, m: m, y: y}
+	var panels int
+	switch {
+	case l.f32 != nil:
+		panels = l.f32.Panels()
+	case l.w8 != nil:
+		panels = l.w8.Panels()
+	default:
+		// w8a8: per-token dynamic int8 activations, widened to int16
+		// pairs for the kernels; exact int32 accumulation.
+		panels = l.w8a8.Panels()
+		j.x16, j.xs = s.buf.act(m*kernels.PairLen(l.in), m)
+		j.quantize = true
+		s.workers.run(j, m, 4)
+		j.quantize = false
+	}
+	s.workers.run(j, panels, 1)
+	*j = linearJob{}
+}
+
+// normJob layer-normalises rows of x into h.
+type normJob struct {
+	x, h, g, b []float32
+	w          int
+	eps        float32
+}
+
+func (j *normJob) run(_, lo, hi int) {
+	layerNorm(j.x[lo*j.w:hi*j.w], hi-lo, j.w, j.g, j.b, j.eps, j.h[lo*j.w:hi*j.w])
+}
+
+// geluJob applies the activation to rows of width w.
+type geluJob struct {
+	x     []float32
+	w     int
+	quick bool
+}
+
+func (j *geluJob) run(_, lo, hi int) { gelu(j.x[lo*j.w:hi*j.w], j.quick) }
+
+// attentionJob runs one (sequence, head) pair per item.
+type attentionJob struct {
+	spans    []span
+	qkv, att []float32
+	scratch  [][]float32
+	w, heads int
+	causal   bool
+}
+
+func (j *attentionJob) run(wk, lo, hi int) {
+	w := j.w
+	for item := lo; item < hi; item++ {
+		sp := j.spans[item/j.heads]
+		attention(j.qkv[sp.off*3*w:(sp.off+sp.n)*3*w], sp.n, w, j.heads, item%j.heads, j.causal,
+			j.scratch[wk], j.att[sp.off*w:(sp.off+sp.n)*w])
 	}
 }
 
@@ -110,9 +197,7 @@ func layerNorm(x []float32, m, w int, g, b []float32, eps float32, y []float32) 
 
 func gelu(x []float32, quick bool) {
 	if quick {
-		for i, v := range x {
-			x[i] = v / (1 + float32(math.Exp(float64(-1.702*v))))
-		}
+		kernels.QuickGELU(x)
 		return
 	}
 	for i, v := range x {
@@ -120,41 +205,47 @@ func gelu(x []float32, quick bool) {
 	}
 }
 
-// attention computes multi-head self-attention of one sequence of length L
-// from packed qkv rows [L, 3w] into out [L, w] for the rows [r0, r1).
-// causal masks keys after the query position.
-func attention(qkv []float32, L, w, heads, head int, causal bool, r0, r1 int, scores, out []float32) {
+// attentionScratch is the per-worker scratch attention needs for a sequence
+// of length L and head size d: Kᵀ [d, Lp] and the scores [L, Lp].
+func attentionScratch(L, d int) int {
+	lp := (L + kernels.Panel - 1) &^ (kernels.Panel - 1)
+	return (d + L) * lp
+}
+
+// attention computes one head of multi-head self-attention of a sequence of
+// length L from packed qkv rows [L, 3w] into out [L, w] as two matrix
+// products, S = Q·(scale·K)ᵀ and out = softmax(S)·V. causal masks keys after
+// the query position.
+func attention(qkv []float32, L, w, heads, head int, causal bool, scratch, out []float32) {
 	d := w / heads
 	scale := float32(1 / math.Sqrt(float64(d)))
 	off := head * d
-	for i := r0; i < r1; i++ {
-		q := qkv[i*3*w+off : i*3*w+off+d]
+	lp := (L + kernels.Panel - 1) &^ (kernels.Panel - 1)
+	kt, sc := scratch[:d*lp], scratch[d*lp:(d+L)*lp]
+	clear(kt)
+	for j := range L {
+		for c, v := range qkv[j*3*w+w+off : j*3*w+w+off+d] {
+			kt[c*lp+j] = v * scale
+		}
+	}
+	kernels.GemmNN(L, lp, d, qkv[off:], 3*w, kt, lp, sc, lp)
+	for i := range L {
+		row := sc[i*lp : i*lp+L]
 		n := L
 		if causal {
 			n = i + 1
 		}
-		mx := float32(math.Inf(-1))
-		for j := range n {
-			k := qkv[j*3*w+w+off : j*3*w+w+off+d]
-			sc := kernels.Dot(q, k) * scale
-			scores[j] = sc
-			if sc > mx {
-				mx = sc
-			}
+		mx := row[0]
+		for _, v := range row[1:n] {
+			mx = max(mx, v)
 		}
-		var sum float32
-		for j := range n {
-			e := float32(math.Exp(float64(scores[j] - mx)))
-			scores[j] = e
-			sum += e
+		inv := 1 / kernels.ExpShift(row[:n], mx)
+		for j := range row[:n] {
+			row[j] *= inv
 		}
-		o := out[i*w+off : i*w+off+d]
-		clear(o)
-		inv := 1 / sum
-		for j := range n {
-			kernels.Axpy(scores[j]*inv, qkv[j*3*w+2*w+off:j*3*w+2*w+off+d], o)
-		}
+		clear(row[n:])
 	}
+	kernels.GemmNN(L, d, L, sc, lp, qkv[2*w+off:], 3*w, out[off:], w)
 }
 
 func l2normalize(x []float32) {

@@ -1,0 +1,51 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// benchShapes are ViT-B/32's layers at batch 1 (50 tokens): m, n, k.
+var benchShapes = [][3]int{{50, 2304, 768}, {50, 768, 3072}}
+
+func gops(b *testing.B, m, n, k int, unit string) {
+	b.ReportMetric(float64(2*m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, unit)
+}
+
+// BenchmarkGemm measures the packed micro-kernels on one core:
+// go test -run x -bench Gemm ./runtime/kernels/
+func BenchmarkGemm(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, sh := range benchShapes {
+		m, n, k := sh[0], sh[1], sh[2]
+		a, w, c := randF(rng, m*k), randF(rng, n*k), make([]float32, m*n)
+		q, s := randI8(rng, n*k), randF(rng, n)
+		name := fmt.Sprintf("%dx%dx%d", m, n, k)
+		b.Run("f32/"+name, func(b *testing.B) {
+			p := PackF32(w, nil, n, k)
+			for b.Loop() {
+				GemmF32(m, a, k, p, 0, p.Panels(), c, n)
+			}
+			gops(b, m, n, k, "GFLOP/s")
+		})
+		b.Run("w8/"+name, func(b *testing.B) {
+			p := PackW8(q, s, nil, n, k)
+			for b.Loop() {
+				GemmW8(m, a, k, p, 0, p.Panels(), c, n)
+			}
+			gops(b, m, n, k, "GFLOP/s")
+		})
+		b.Run("i8/"+name, func(b *testing.B) {
+			p := PackI8(q, s, nil, n, k)
+			a16 := make([]int16, m*PairLen(k))
+			for i := range m {
+				WidenI8(a16[i*PairLen(k):], q[i*k:(i+1)*k])
+			}
+			for b.Loop() {
+				GemmI8(m, a16, PairLen(k), s, p, 0, p.Panels(), c, n)
+			}
+			gops(b, m, n, k, "GOP/s")
+		})
+	}
+}

@@ -1,0 +1,227 @@
+#include "textflag.h"
+
+// The 6×16 micro-kernels below keep a 6-row by 16-column tile of C in twelve
+// YMM accumulators (Y0..Y11, row r in Y(2r), Y(2r+1)). Each step of k loads
+// 16 values of B (two vectors, Y12 and Y13), broadcasts one value of each of
+// the six A rows and issues twelve multiply-adds. Rows at or past mr read the
+// last valid row (so no load leaves A) and are not stored.
+
+// ROWS sets R8, R9, R10, R11, R13, R14 to the six A rows from R8, stride AX,
+// clamped to the last of DX rows.
+#define ROWS \
+	LEAQ (R8)(AX*1), R9; CMPQ DX, $1; CMOVQLE R8, R9; \
+	LEAQ (R9)(AX*1), R10; CMPQ DX, $2; CMOVQLE R9, R10; \
+	LEAQ (R10)(AX*1), R11; CMPQ DX, $3; CMOVQLE R10, R11; \
+	LEAQ (R11)(AX*1), R13; CMPQ DX, $4; CMOVQLE R11, R13; \
+	LEAQ (R13)(AX*1), R14; CMPQ DX, $5; CMOVQLE R13, R14
+
+#define ZERO \
+	VXORPS Y0, Y0, Y0; VXORPS Y1, Y1, Y1; VXORPS Y2, Y2, Y2; VXORPS Y3, Y3, Y3; \
+	VXORPS Y4, Y4, Y4; VXORPS Y5, Y5, Y5; VXORPS Y6, Y6, Y6; VXORPS Y7, Y7, Y7; \
+	VXORPS Y8, Y8, Y8; VXORPS Y9, Y9, Y9; VXORPS Y10, Y10, Y10; VXORPS Y11, Y11, Y11
+
+// FMAROW multiplies the broadcast A value at (row)(BX) into two accumulators.
+#define FMAROW(row, t, c0, c1) \
+	VBROADCASTSS (row)(BX*1), t; VFMADD231PS Y12, t, c0; VFMADD231PS Y13, t, c1
+
+#define FMA6 \
+	FMAROW(R8, Y14, Y0, Y1); FMAROW(R9, Y15, Y2, Y3); FMAROW(R10, Y14, Y4, Y5); \
+	FMAROW(R11, Y15, Y6, Y7); FMAROW(R13, Y14, Y8, Y9); FMAROW(R14, Y15, Y10, Y11)
+
+// STORE adds the bias (Y12, Y13) to a row and stores it at DX.
+#define STORE(c0, c1) \
+	VADDPS Y12, c0, c0; VMOVUPS c0, (DX); VADDPS Y13, c1, c1; VMOVUPS c1, 32(DX)
+
+// SCALESTORE multiplies a row by the column scales (Y12, Y13), adds the bias
+// at (DI) and stores it at DX.
+#define SCALESTORE(c0, c1) \
+	VMULPS Y12, c0, c0; VADDPS (DI), c0, c0; VMOVUPS c0, (DX); \
+	VMULPS Y13, c1, c1; VADDPS 32(DI), c1, c1; VMOVUPS c1, 32(DX)
+
+// NEXT moves DX to the next row of C, or ends when CX rows are stored.
+#define NEXT \
+	DECQ CX; JZ done; ADDQ AX, DX
+
+// func sgemm6x16(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, bias *float32, mr int)
+// C[r, 0:16] = Σ_p A[r, p]·B[p, 0:16] + bias[0:16] for r < mr ≤ 6.
+TEXT ·sgemm6x16(SB), NOSPLIT, $0-72
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), R8
+	MOVQ lda+16(FP), AX
+	SHLQ $2, AX
+	MOVQ b+24(FP), SI
+	MOVQ ldb+32(FP), DI
+	SHLQ $2, DI
+	MOVQ mr+64(FP), DX
+	ROWS
+	ZERO
+	XORQ BX, BX
+	TESTQ CX, CX
+	JZ   store
+
+loop:
+	VMOVUPS (SI), Y12
+	VMOVUPS 32(SI), Y13
+	FMA6
+	ADDQ DI, SI
+	ADDQ $4, BX
+	DECQ CX
+	JNZ  loop
+
+store:
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), AX
+	SHLQ $2, AX
+	MOVQ bias+56(FP), DI
+	VMOVUPS (DI), Y12
+	VMOVUPS 32(DI), Y13
+	MOVQ mr+64(FP), CX
+	STORE(Y0, Y1)
+	NEXT
+	STORE(Y2, Y3)
+	NEXT
+	STORE(Y4, Y5)
+	NEXT
+	STORE(Y6, Y7)
+	NEXT
+	STORE(Y8, Y9)
+	NEXT
+	STORE(Y10, Y11)
+
+done:
+	VZEROUPPER
+	RET
+
+// func wgemm6x16(k int, a *float32, lda int, b *int8, c *float32, ldc int, scale *float32, bias *float32, mr int)
+// As sgemm6x16 with int8 B packed [k][16], widened to float in the loop;
+// the per-column scale is applied once to the sums.
+TEXT ·wgemm6x16(SB), NOSPLIT, $0-72
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), R8
+	MOVQ lda+16(FP), AX
+	SHLQ $2, AX
+	MOVQ b+24(FP), SI
+	MOVQ mr+64(FP), DX
+	ROWS
+	ZERO
+	XORQ BX, BX
+	TESTQ CX, CX
+	JZ   store
+
+loop:
+	VPMOVSXBD (SI), Y12
+	VPMOVSXBD 8(SI), Y13
+	VCVTDQ2PS Y12, Y12
+	VCVTDQ2PS Y13, Y13
+	FMA6
+	ADDQ $16, SI
+	ADDQ $4, BX
+	DECQ CX
+	JNZ  loop
+
+store:
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), AX
+	SHLQ $2, AX
+	MOVQ scale+48(FP), DI
+	VMOVUPS (DI), Y12
+	VMOVUPS 32(DI), Y13
+	MOVQ bias+56(FP), DI
+	MOVQ mr+64(FP), CX
+	SCALESTORE(Y0, Y1)
+	NEXT
+	SCALESTORE(Y2, Y3)
+	NEXT
+	SCALESTORE(Y4, Y5)
+	NEXT
+	SCALESTORE(Y6, Y7)
+	NEXT
+	SCALESTORE(Y8, Y9)
+	NEXT
+	SCALESTORE(Y10, Y11)
+
+done:
+	VZEROUPPER
+	RET
+
+// MADDROW multiplies the broadcast pair of int16 A values at (row)(BX) with
+// the int16 pairs of B and adds the int32 sums into two accumulators.
+#define MADDROW(row, c0, c1) \
+	VPBROADCASTD (row)(BX*1), Y14; \
+	VPMADDWD Y12, Y14, Y15; VPADDD Y15, c0, c0; \
+	VPMADDWD Y13, Y14, Y15; VPADDD Y15, c1, c1
+
+// ISTORE converts a row of int32 sums to float, multiplies by the row scale
+// at (DI) and the column scales (Y12, Y13), adds the bias at (R8), stores at DX.
+#define ISTORE(c0, c1) \
+	VBROADCASTSS (DI), Y14; ADDQ $4, DI; \
+	VCVTDQ2PS c0, c0; VMULPS Y14, c0, c0; VMULPS Y12, c0, c0; VADDPS (R8), c0, c0; VMOVUPS c0, (DX); \
+	VCVTDQ2PS c1, c1; VMULPS Y14, c1, c1; VMULPS Y13, c1, c1; VADDPS 32(R8), c1, c1; VMOVUPS c1, 32(DX)
+
+// func igemm6x16(kp int, a *int16, lda int, b *int8, c *float32, ldc int, sa, sb, bias *float32, mr int)
+// Exact int32 products of int16-widened int8 operands: A is [mr][2·kp] int16,
+// B is packed [kp][16 columns][2] int8. VPMADDWD cannot saturate here since
+// each product pair is at most 2·128² < 2³¹.
+TEXT ·igemm6x16(SB), NOSPLIT, $0-80
+	MOVQ kp+0(FP), CX
+	MOVQ a+8(FP), R8
+	MOVQ lda+16(FP), AX
+	SHLQ $1, AX
+	MOVQ b+24(FP), SI
+	MOVQ mr+72(FP), DX
+	ROWS
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	VPXOR Y10, Y10, Y10
+	VPXOR Y11, Y11, Y11
+	XORQ BX, BX
+	TESTQ CX, CX
+	JZ   store
+
+loop:
+	VPMOVSXBW (SI), Y12
+	VPMOVSXBW 16(SI), Y13
+	MADDROW(R8, Y0, Y1)
+	MADDROW(R9, Y2, Y3)
+	MADDROW(R10, Y4, Y5)
+	MADDROW(R11, Y6, Y7)
+	MADDROW(R13, Y8, Y9)
+	MADDROW(R14, Y10, Y11)
+	ADDQ $32, SI
+	ADDQ $4, BX
+	DECQ CX
+	JNZ  loop
+
+store:
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), AX
+	SHLQ $2, AX
+	MOVQ sa+48(FP), DI
+	MOVQ sb+56(FP), R8
+	VMOVUPS (R8), Y12
+	VMOVUPS 32(R8), Y13
+	MOVQ bias+64(FP), R8
+	MOVQ mr+72(FP), CX
+	ISTORE(Y0, Y1)
+	NEXT
+	ISTORE(Y2, Y3)
+	NEXT
+	ISTORE(Y4, Y5)
+	NEXT
+	ISTORE(Y6, Y7)
+	NEXT
+	ISTORE(Y8, Y9)
+	NEXT
+	ISTORE(Y10, Y11)
+
+done:
+	VZEROUPPER
+	RET
