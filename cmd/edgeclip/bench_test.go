@@ -80,7 +80,6 @@ func TestBenchErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{"no model", []string{}, 2, "give --model FILE or --arch NAME"},
 		{"duration and iters", []string{"--arch", "tiny", "--duration", "1s", "--iters", "2"}, 2, "not both"},
 		{"bad precision", []string{"--arch", "tiny", "--precision", "f64"}, 1, `unknown precision "f64"`},
 		{"unknown arch", []string{"--arch", "vit-h-14"}, 1, `unknown arch "vit-h-14"`},

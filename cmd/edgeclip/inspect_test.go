@@ -49,7 +49,7 @@ func TestInspect(t *testing.T) {
 			"edgeclip.card a test card", "F32 61 tensors " + itoa(4*params) + " bytes", "params " + itoa(params),
 		}, nil},
 		{"hash mismatch", []string{"--model", bad}, 1, []string{"(MISMATCH)"}, []string{"content hashes to"}},
-		{"no model", nil, 2, nil, []string{"usage: edgeclip inspect"}},
+		{"shipped default", nil, 0, []string{"model world-student-int8", "(verified)"}, nil},
 		{"missing file", []string{"--model", filepath.Join(dir, "nope")}, 1, nil, []string{"no such file"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
