@@ -13,14 +13,14 @@ APT_PKGS := build-essential pkg-config libopencv-dev gstreamer1.0-plugins-base g
 DEPS_STAMP := .cache/deps-$(shell echo $(APT_PKGS) | sha1sum | cut -c1-12)
 
 # Build tags of the full daemon: cgo leaves linked in by cmd/edgeclip/link_<tag>.go.
-TAGS ?= gocv ort
+TAGS ?= gocv ort tflite
 # Packages whose concurrency is tested under the race detector.
 RACE_PKGS := ./history/... ./camera/... ./pipeline/... ./alert/... ./query/... ./models/tokenizer/... ./runtime/native/... ./daemon/... ./sdnotify/... ./health/...
 # Pure-Go packages also tested for linux/arm64 under qemu.
 ARM64_PKGS := ./runtime/... ./models/... ./quant/... ./board/... ./history/... ./query/... ./alert/...
 
 
-.PHONY: fetch-ort release install test-release
+.PHONY: fetch-ort fetch-tflite release install test-release
 .PHONY: all build deps run test test-go test-cgo test-race test-arm64 test-py vet fuzz fixtures models clean
 
 all: build
@@ -36,7 +36,7 @@ $(DEPS_STAMP):
 
 deps: $(DEPS_STAMP)
 
-build: deps fetch-ort
+build: deps fetch-ort fetch-tflite
 	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/edgeclip
 
 # The daemon on its defaults: the shipped int8 model, the synthetic camera,
@@ -59,9 +59,15 @@ $(ORT_LIB):
 	scripts/fetch-ort.sh
 fetch-ort: $(ORT_LIB)
 
+# TensorFlow Lite 2.9's C library from the npm package tfjs-tflite-node (npm pack + tar, checksummed).
+TFLITE_LIB := third_party/tflite/x64/libtensorflowlite_c.so
+$(TFLITE_LIB):
+	scripts/fetch-tflite.sh
+fetch-tflite: $(TFLITE_LIB)
+
 # cgo leaves: real OpenCV and the ONNX Runtime library.
-test-cgo: deps fetch-ort
-	$(GO) test -count=1 -tags "$(TAGS)" ./camera/gocv/... ./runtime/ort/... ./cmd/edgeclip/
+test-cgo: deps fetch-ort fetch-tflite
+	$(GO) test -count=1 -tags "$(TAGS)" ./camera/gocv/... ./runtime/ort/... ./runtime/tflite/... ./cmd/edgeclip/
 
 test-race: deps
 	$(GO) test -count=1 -race $(RACE_PKGS)

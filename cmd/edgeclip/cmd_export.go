@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	register(command{name: "export", short: "export a model's image and text towers to ONNX (or another format)", run: runExport})
+	register(command{name: "export", short: "export a model's image and text towers to ONNX or TFLite", run: runExport})
 }
 
 // exportFormat writes both towers of a model into a folder. A format joins

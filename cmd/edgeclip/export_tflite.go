@@ -1,0 +1,8 @@
+package main
+
+import "github.com/edgeclip/edgeclip/export/tflite"
+
+// `edgeclip export --format tflite`: pure Go, in every build.
+func init() {
+	exportFormats["tflite"] = exportFormat{files: []string{tflite.ImageFile, tflite.TextFile}, write: tflite.WriteDir}
+}
