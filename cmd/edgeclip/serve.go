@@ -88,7 +88,12 @@ func serve(ctx context.Context, cfg *config.Config, f *runFlags, stderr io.Write
 		if err != nil {
 			return fmt.Errorf("embedded MQTT broker: %w", err)
 		}
-		defer b.Close()
+		defer func() {
+			// Let the final "stopped" status reach subscribers before the
+			// embedded broker goes away with the daemon.
+			time.Sleep(250 * time.Millisecond)
+			b.Close()
+		}()
 		brokerURL = b.URL()
 		log.Info("embedded MQTT broker listening", "addr", b.Addr())
 	}
