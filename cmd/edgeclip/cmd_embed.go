@@ -31,10 +31,7 @@ type embedOutput struct {
 func runEmbed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("embed", "--model M [--text T]... [--image FILE]...", stderr)
 	var mf modelFlags
-	fs.StringVar(&mf.path, "model", "", "model file (default: the shipped model)")
-	fs.StringVar(&mf.backend, "backend", "native", "inference backend")
-	fs.StringVar(&mf.precision, "precision", "f32", "f32, w8 or w8a8")
-	fs.IntVar(&mf.threads, "threads", 0, "threads (0: all cores)")
+	mf.register(fs)
 	texts := fs.StringArray("text", nil, "text to embed (repeatable)")
 	images := fs.StringArray("image", nil, "PNG or JPEG file to embed (repeatable)")
 	if err := fs.Parse(args); err != nil {

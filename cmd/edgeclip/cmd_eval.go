@@ -19,10 +19,7 @@ func init() {
 func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("eval", "--model M [--json] [--precision f32|w8|w8a8] [--n 1000] [--seed S] [--videos N --video-seconds S]", stderr)
 	var mf modelFlags
-	fs.StringVar(&mf.path, "model", "", "model file (default: the shipped model)")
-	fs.StringVar(&mf.backend, "backend", "native", "inference backend")
-	fs.StringVar(&mf.precision, "precision", "f32", "f32, w8 or w8a8")
-	fs.IntVar(&mf.threads, "threads", 0, "threads (0: all cores)")
+	mf.register(fs)
 	asJSON := fs.Bool("json", false, "print the result as JSON (schema: docs/eval.md)")
 	var o eval.Options
 	fs.IntVar(&o.N, "n", 1000, "images in each of the four image sets")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	flag "github.com/spf13/pflag"
+
 	"github.com/edgeclip/edgeclip/models"
 	"github.com/edgeclip/edgeclip/models/preprocess"
 	"github.com/edgeclip/edgeclip/models/tokenizer"
@@ -38,6 +40,14 @@ type modelFlags struct {
 	backend   string
 	precision string
 	threads   int
+}
+
+// register adds --model, --backend, --precision and --threads to fs.
+func (m *modelFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&m.path, "model", "", "model file (default: the shipped model)")
+	fs.StringVar(&m.backend, "backend", "native", "inference backend")
+	fs.StringVar(&m.precision, "precision", "f32", "f32, w8 or w8a8")
+	fs.IntVar(&m.threads, "threads", 0, "threads (0: all cores)")
 }
 
 func (m *modelFlags) open(ctx context.Context) (*loaded, error) {
