@@ -139,6 +139,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return nil // queue closed: the source ended
 		}
 		if err := p.process(ctx, &f); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopping mid-frame is a stop, not a dropped frame
+			}
 			p.o.Logger.Warn("pipeline: frame dropped", "seq", f.Seq, "err", err)
 			p.mu.Lock()
 			p.stats.Errors++
