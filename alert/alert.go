@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/edgeclip/edgeclip/query"
 )
 
 // Spec defines one standing alert.
@@ -17,11 +19,15 @@ type Spec struct {
 	Text string `json:"text"`
 	// Negatives add to the default negative prompts for calibration.
 	Negatives []string `json:"negatives,omitempty"`
-	// Threshold on the calibrated score to start (default 0.5).
+	// NoContrast leaves out the contrast prompts built from the text
+	// (query.Vocabulary.Contrasts), for texts whose near misses should match too.
+	NoContrast bool `json:"no_contrast,omitempty"`
+	// Threshold on the calibrated score to start (default query.DefaultThreshold).
 	Threshold float32 `json:"threshold,omitempty"`
 	// Clear is the score under which the alert may end (default Threshold − 0.2).
 	Clear float32 `json:"clear,omitempty"`
-	// MinFrames consecutive frames at or above Threshold start it (default 2).
+	// MinFrames consecutive frames at or above Threshold start it (default
+	// 3: an object entering half-visible can pass for another for a frame or two).
 	MinFrames int `json:"min_frames,omitempty"`
 	// MinDuration the run must also last (default 0).
 	MinDuration Duration `json:"min_duration,omitempty"`
@@ -74,7 +80,7 @@ func (s *Spec) Normalize() error {
 		}
 	}
 	if s.Threshold == 0 {
-		s.Threshold = 0.5
+		s.Threshold = query.DefaultThreshold
 	}
 	if !(s.Threshold > 0 && s.Threshold <= 1) {
 		return bad("threshold", s.Threshold, "want 0 < threshold ≤ 1")
@@ -86,7 +92,7 @@ func (s *Spec) Normalize() error {
 		return bad("clear", s.Clear, fmt.Sprintf("want 0 < clear ≤ threshold %v", s.Threshold))
 	}
 	if s.MinFrames == 0 {
-		s.MinFrames = 2
+		s.MinFrames = 3
 	}
 	if s.MinFrames < 1 || s.MinFrames > 10000 {
 		return bad("min_frames", s.MinFrames, "want 1..10000")

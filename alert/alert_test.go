@@ -13,7 +13,7 @@ import (
 var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 
 func TestTrackerHysteresis(t *testing.T) {
-	s := Spec{Name: "door", Text: "a person at the door", MinFrames: 3, ClearAfter: Duration(2 * time.Second), Cooldown: Duration(5 * time.Second)}
+	s := Spec{Name: "door", Text: "a person at the door", Threshold: .5, MinFrames: 3, ClearAfter: Duration(2 * time.Second), Cooldown: Duration(5 * time.Second)}
 	if err := s.Normalize(); err != nil {
 		t.Fatal(err)
 	}
@@ -124,5 +124,32 @@ func TestManagerPersistsAndFires(t *testing.T) {
 	}
 	if _, err := Open(ctx, emb, Options{Path: path, LogitScale: 100}); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("corrupt file: error %v should name %s", err, path)
+	}
+}
+
+// A frame that shares half the description (a blue circle for "a red
+// circle") beats the background prompts easily; only the query's contrast
+// prompts keep it from starting the alert.
+func TestContrastPromptsStopNearMisses(t *testing.T) {
+	ctx := context.Background()
+	emb := axisEmbedder{"a red circle": 0, "a blue circle": 1}
+	m, err := Open(ctx, emb, Options{LogitScale: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []Spec{{Name: "contrast", Text: "a red circle"}, {Name: "plain", Text: "a red circle", NoContrast: true}} {
+		if _, err := m.Set(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	blueCircle := []float32{0.6, 0.8, 0}
+	var fired []string
+	for i := range 6 {
+		for _, ev := range m.Observe(uint64(i), t0.Add(time.Duration(i)*200*time.Millisecond), blueCircle) {
+			fired = append(fired, ev.Name+" "+string(ev.Kind))
+		}
+	}
+	if strings.Join(fired, ",") != "plain start" {
+		t.Errorf("events %q, want only the alert without contrasts to start", fired)
 	}
 }

@@ -26,6 +26,9 @@ type Options struct {
 	LogitScale float32
 	// Negatives are the default negative prompts (query.DefaultNegatives when nil).
 	Negatives []string
+	// Vocabulary builds each alert's contrast prompts
+	// (query.DefaultVocabulary when nil; an empty one turns them off).
+	Vocabulary query.Vocabulary
 }
 
 // Manager holds the standing alerts and evaluates frames against them.
@@ -50,6 +53,9 @@ func Open(ctx context.Context, emb Embedder, o Options) (*Manager, error) {
 	}
 	if o.Negatives == nil {
 		o.Negatives = query.DefaultNegatives
+	}
+	if o.Vocabulary == nil {
+		o.Vocabulary = query.DefaultVocabulary
 	}
 	m := &Manager{emb: emb, opts: o, alerts: map[string]*entry{}}
 	if o.Path == "" {
@@ -81,7 +87,11 @@ func Open(ctx context.Context, emb Embedder, o Options) (*Manager, error) {
 
 func (m *Manager) newEntry(ctx context.Context, s Spec) (*entry, error) {
 	e := &entry{tracker: tracker{spec: s}}
-	for _, t := range append(append([]string{s.Text}, m.opts.Negatives...), s.Negatives...) {
+	var vocab query.Vocabulary
+	if !s.NoContrast {
+		vocab = m.opts.Vocabulary
+	}
+	for _, t := range append([]string{s.Text}, query.NegativePrompts(s.Text, m.opts.Negatives, s.Negatives, vocab)...) {
 		v, err := m.emb.Embed(ctx, t)
 		if err != nil {
 			return nil, fmt.Errorf("alert: %s: embed %q: %w", s.Name, t, err)

@@ -37,15 +37,6 @@ func secs(t time.Time) float64 { return t.Sub(epoch).Seconds() }
 func videos(ctx context.Context, e *encoder, o *Options) (*Video, error) {
 	v := &Video{Videos: o.Videos, Seconds: o.VideoSeconds, FPS: o.FPS}
 	cache := &textCache{e: e, vecs: map[string][]float32{}}
-	negs := make([][]float32, len(query.DefaultNegatives))
-	for i, n := range query.DefaultNegatives {
-		vec, err := cache.Embed(ctx, n)
-		if err != nil {
-			return nil, err
-		}
-		negs[i] = vec
-	}
-	cal := query.Calibration{LogitScale: e.m.Config.LogitScale, Negatives: negs}
 	var tp, sumIoU float64
 	good, hour := 0, 0.0
 	for vi := range o.Videos {
@@ -86,7 +77,7 @@ func videos(ctx context.Context, e *encoder, o *Options) (*Video, error) {
 			scores[i] = EventScore{Video: vi, Index: ev.Index, Caption: ev.Caption, Start: ev.Start, End: ev.End}
 		}
 		for _, c := range captions {
-			ivs, err := answer(ctx, cache, &cal, c, emb, e.dim, o.FPS)
+			ivs, err := answer(ctx, cache, e.m.Config.LogitScale, c, emb, e.dim, o.FPS)
 			if err != nil {
 				return nil, err
 			}
@@ -131,11 +122,20 @@ func videos(ctx context.Context, e *encoder, o *Options) (*Video, error) {
 }
 
 // answer is query.Engine.Search's interval answer for one caption over the
-// encoded frames: calibrated scores, then query.Intervals with defaults.
-func answer(ctx context.Context, cache *textCache, cal *query.Calibration, caption string, emb []float32, d int, fps float64) ([]query.Interval, error) {
+// encoded frames: scores calibrated against the default negatives and the
+// caption's contrast prompts, then query.Intervals with defaults.
+func answer(ctx context.Context, cache *textCache, scale float32, caption string, emb []float32, d int, fps float64) ([]query.Interval, error) {
 	q, err := cache.Embed(ctx, caption)
 	if err != nil {
 		return nil, err
+	}
+	cal := &query.Calibration{LogitScale: scale}
+	for _, p := range query.NegativePrompts(caption, query.DefaultNegatives, nil, query.DefaultVocabulary) {
+		v, err := cache.Embed(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		cal.Negatives = append(cal.Negatives, v)
 	}
 	n := len(emb) / d
 	frames := make([]query.Frame, n)

@@ -10,15 +10,18 @@ import (
 // Raw similarities sit in a narrow band (for public CLIPs about 0.15–0.35)
 // that moves with the query's wording, the scene and the lighting, so a
 // fixed raw threshold is meaningless — the reason Frigate refuses text
-// alerts. edgeclip scores a frame by CLIP's own zero-shot rule: the softmax,
-// at the model's logit scale, of the query against a set of negative
-// prompts (generic background descriptions plus any the user names):
+// alerts. edgeclip scores a frame by how much better the query describes it
+// than the best of a set of alternative prompts: generic background
+// descriptions, the user's negatives and the query's contrast prompts (the
+// query with one attribute swapped, see Vocabulary):
 //
-//	score = exp(L·s_q) / (exp(L·s_q) + Σ_n exp(L·s_n))
+//	score = σ(L · (s_q − max_n s_n))
 //
-// It answers "does this frame match the query better than it matches
-// nothing in particular?", so 0.5 is a natural threshold whatever the query,
-// and a scene-wide drift moves the query and the negatives together.
+// where L is the model's logit scale. This is CLIP's two-way zero-shot
+// probability of the query against its strongest rival: 0.5 means a tie,
+// 0.6 odds of 1.5 : 1 (the default threshold). Unlike a softmax over all
+// prompts it does not shrink as contrast prompts are added, and a
+// scene-wide drift moves the query and its rivals together.
 type Calibration struct {
 	// LogitScale is the model's trained multiplier (exp of logit_scale).
 	LogitScale float32
@@ -49,7 +52,8 @@ func (c *Calibration) Validate(d int) error {
 }
 
 // Score calibrates the raw similarity of a frame to the query, given the
-// frame's similarities to each negative (negRaw[i] for Negatives[i]).
+// frame's similarities to each negative (negRaw[i] for Negatives[i]): the
+// logistic of the logit-scaled margin over the best negative.
 func (c *Calibration) Score(raw float32, negRaw []float32) float32 {
 	if len(negRaw) == 0 {
 		// No negatives: map the cosine into [0, 1] monotonically so that
@@ -58,16 +62,11 @@ func (c *Calibration) Score(raw float32, negRaw []float32) float32 {
 		return min(1, max(0, (raw+1)/2))
 	}
 	l := float64(c.LogitScale)
-	m := float64(raw)
+	best := math.Inf(-1)
 	for _, n := range negRaw {
-		m = math.Max(m, float64(n))
+		best = math.Max(best, float64(n))
 	}
-	num := math.Exp(l * (float64(raw) - m))
-	den := num
-	for _, n := range negRaw {
-		den += math.Exp(l * (float64(n) - m))
-	}
-	return float32(num / den)
+	return float32(1 / (1 + math.Exp(-l*(float64(raw)-best))))
 }
 
 // Softmax returns CLIP zero-shot probabilities of labels for one image:
@@ -87,5 +86,26 @@ func Softmax(logitScale float32, sims []float32) []float32 {
 	for i := range out {
 		out[i] = float32(float64(out[i]) / sum)
 	}
+	return out
+}
+
+// NegativePrompts lists the prompts a text query is calibrated against:
+// the background prompts, the caller's own negatives, then the query's
+// contrast prompts from vocab (none when vocab is nil). Duplicates and the
+// query itself are dropped.
+func NegativePrompts(text string, background, extra []string, vocab Vocabulary) []string {
+	seen := map[string]bool{text: true}
+	var out []string
+	add := func(ps []string) {
+		for _, p := range ps {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	add(background)
+	add(extra)
+	add(vocab.Contrasts(text))
 	return out
 }

@@ -30,6 +30,9 @@ type Options struct {
 	LogitScale float32
 	// Negatives replace DefaultNegatives when non-nil.
 	Negatives []string
+	// Vocabulary builds contrast prompts for text queries
+	// (DefaultVocabulary when nil; an empty one turns them off).
+	Vocabulary Vocabulary
 	// CacheSize is the number of query embeddings kept (default 256).
 	CacheSize int
 	// Intervals are the defaults for requests that leave theirs zero.
@@ -62,6 +65,9 @@ func NewEngine(idx Index, enc TextEncoder, o Options) (*Engine, error) {
 	}
 	if o.Negatives == nil {
 		o.Negatives = DefaultNegatives
+	}
+	if o.Vocabulary == nil {
+		o.Vocabulary = DefaultVocabulary
 	}
 	if o.CacheSize <= 0 {
 		o.CacheSize = 256
@@ -101,7 +107,10 @@ type Request struct {
 	Text   string
 	Vector []float32 // an image embedding for image → image search
 	// Negatives add to the engine's negative prompts for this query.
-	Negatives    []string
+	Negatives []string
+	// NoContrast leaves out the contrast prompts built from Text, for a
+	// query whose near misses should match too ("a car" also meaning a van).
+	NoContrast   bool
 	Since, Until time.Time
 	TopK         int // default 10
 	Intervals    IntervalOptions
@@ -134,7 +143,11 @@ func (e *Engine) Search(ctx context.Context, r Request) (Result, error) {
 		return Result{}, errors.New("query: empty request: give a text or a vector")
 	}
 	vecs := [][]float32{q}
-	negs := append(append([]string(nil), e.opts.Negatives...), r.Negatives...)
+	var vocab Vocabulary
+	if !r.NoContrast {
+		vocab = e.opts.Vocabulary
+	}
+	negs := NegativePrompts(r.Text, e.opts.Negatives, r.Negatives, vocab)
 	if r.Vector != nil && len(r.Negatives) == 0 {
 		negs = nil // image queries have no wording to calibrate against
 	}
@@ -170,6 +183,9 @@ func (e *Engine) Search(ctx context.Context, r Request) (Result, error) {
 	}
 	if io.MinFrames == 0 {
 		io.MinFrames = e.opts.Intervals.MinFrames
+	}
+	if io.MinDuration == 0 {
+		io.MinDuration = e.opts.Intervals.MinDuration
 	}
 	res.Intervals = Intervals(frames, io)
 	res.Took = time.Since(start)

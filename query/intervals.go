@@ -36,7 +36,7 @@ func (iv Interval) Duration() time.Duration { return iv.End.Sub(iv.Start) }
 
 // IntervalOptions shape how matching frames become intervals.
 type IntervalOptions struct {
-	// Threshold on the calibrated score (default 0.5).
+	// Threshold on the calibrated score (default DefaultThreshold).
 	Threshold float32
 	// MaxGap bridges a stretch of non-matching frames between two matches
 	// if it lasts at most this long (default 2 s): a few missed frames do
@@ -49,11 +49,21 @@ type IntervalOptions struct {
 	MaxSilence time.Duration
 	// MinFrames drops intervals with fewer matching frames (default 1).
 	MinFrames int
+	// MinDuration drops shorter intervals (default 0.5 s; negative: keep
+	// all): an object that
+	// enters or leaves the frame half-visible can pass for another for a
+	// frame or two. A duration, not a frame count, because the change gate
+	// stores a static scene's frames seconds apart.
+	MinDuration time.Duration
 }
+
+// DefaultThreshold is the calibrated score at which a frame matches: the
+// query at 1.5 : 1 odds against its strongest rival prompt.
+const DefaultThreshold = 0.6
 
 func (o *IntervalOptions) defaults() {
 	if o.Threshold == 0 {
-		o.Threshold = 0.5
+		o.Threshold = DefaultThreshold
 	}
 	if o.MaxGap == 0 {
 		o.MaxGap = 2 * time.Second
@@ -63,6 +73,9 @@ func (o *IntervalOptions) defaults() {
 	}
 	if o.MinFrames == 0 {
 		o.MinFrames = 1
+	}
+	if o.MinDuration == 0 {
+		o.MinDuration = 500 * time.Millisecond
 	}
 }
 
@@ -123,7 +136,7 @@ func Intervals(frames []Frame, o IntervalOptions) []Interval {
 	closeCur()
 	kept := out[:0]
 	for _, iv := range out {
-		if iv.Frames >= o.MinFrames {
+		if iv.Frames >= o.MinFrames && iv.Duration() >= o.MinDuration {
 			kept = append(kept, iv)
 		}
 	}

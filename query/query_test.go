@@ -34,12 +34,16 @@ func TestIntervals(t *testing.T) {
 			[][2]float64{{1, 1.5}, {2.55, 3.1}}, []uint64{10, 31}},
 		{"silence (gated, unchanged) bridged", []Frame{fr(1, .6), fr(9, .8), fr(10, .1)}, IntervalOptions{},
 			[][2]float64{{1, 9.5}}, []uint64{90}},
-		{"long silence splits", []Frame{fr(1, .6), fr(30, .8)}, IntervalOptions{},
+		{"long silence splits", []Frame{fr(1, .6), fr(30, .8)}, IntervalOptions{MinDuration: -1},
 			[][2]float64{{1, 1}, {30, 30}}, []uint64{10, 300}},
 		{"unsorted input", []Frame{fr(3, .9), fr(1, .9), fr(2, .9)}, IntervalOptions{},
 			[][2]float64{{1, 3}}, []uint64{10}},
-		{"min frames", []Frame{fr(1, .6), fr(20, .8), fr(20.2, .8)}, IntervalOptions{MinFrames: 2},
+		{"min frames", []Frame{fr(1, .6), fr(20, .8), fr(20.2, .8)}, IntervalOptions{MinFrames: 2, MinDuration: -1},
 			[][2]float64{{20, 20.2}}, []uint64{200}},
+		{"min duration drops a one-frame blip", []Frame{fr(0, .1), fr(0.2, .9), fr(0.4, .1), fr(5, .1), fr(5.2, .7),
+			fr(5.4, .7), fr(5.6, .8), fr(5.8, .2)}, IntervalOptions{},
+			[][2]float64{{5.1, 5.7}}, []uint64{56}},
+		{"below the default threshold", []Frame{fr(1, .55), fr(1.2, .58)}, IntervalOptions{}, nil, nil},
 		{"threshold", []Frame{fr(1, .6), fr(2, .8)}, IntervalOptions{Threshold: .7},
 			[][2]float64{{1.5, 2}}, []uint64{20}},
 	}
@@ -94,6 +98,14 @@ func TestCalibration(t *testing.T) {
 	}
 	if !(c.Score(0.30, []float32{0.25}) > 0.99) || !(c.Score(0.20, []float32{0.25}) < 0.01) {
 		t.Error("scores should saturate 5 points of cosine away at scale 100")
+	}
+	// Only the strongest rival counts: more, weaker prompts (contrasts the
+	// frame does not resemble) leave the score alone, where a softmax
+	// over all prompts would shrink it.
+	one := c.Score(0.30, []float32{0.29})
+	many := c.Score(0.30, []float32{0.29, 0.28, 0.285, 0.2, 0.29})
+	if math.Abs(float64(one-many)) > 1e-6 || math.Abs(float64(one)-1/(1+math.Exp(-1))) > 1e-5 {
+		t.Errorf("score %v with one rival, %v with several; want σ(1) = 0.731 for both", one, many)
 	}
 	if err := (&Calibration{LogitScale: 0}).Validate(4); err == nil {
 		t.Error("zero scale: want error")

@@ -116,15 +116,18 @@ func (v *Video) extend(t float64) {
 			}
 		}
 		size := rng.IntN(len(Sizes))
+		// Objects come to rest in one of the world's positions, jittered
+		// as in still scenes, and travel along that row.
+		slot := slotXY[rng.IntN(len(slotXY))]
 		e := VideoEvent{
 			Index: len(v.evs), shape: p.Shape, color: p.Color, size: size,
 			Shape: Shapes[p.Shape], Color: Colors[p.Color], Size: Sizes[size],
 			HeldOut: IsHeldOut(p.Shape, p.Color),
 			r:       sizeR[size] * (0.95 + rng.Float32()*0.1),
-			restX:   0.3 + rng.Float32()*0.4, restY: 0.3 + rng.Float32()*0.4,
+			restX:   slot[0] + (rng.Float32()-0.5)*0.06, restY: slot[1] + (rng.Float32()-0.5)*0.06,
 			fromLeft: rng.IntN(2) == 0, toLeft: rng.IntN(2) == 0,
 		}
-		e.Caption = "a " + e.Color + " " + e.Shape
+		e.Caption = article(e.Color + " " + e.Shape)
 		for c := range 3 {
 			e.rgb[c] = clamp255(colorRGB[p.Color][c] + (rng.Float32()-0.5)*20)
 		}

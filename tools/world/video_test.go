@@ -42,7 +42,7 @@ func TestVideoGroundTruth(t *testing.T) {
 		}
 	}
 	for i, e := range evs {
-		if !(e.End > e.Start) || e.Caption != "a "+e.Color+" "+e.Shape || e.HeldOut {
+		if !(e.End > e.Start) || e.Caption != article(e.Color+" "+e.Shape) || e.HeldOut {
 			t.Errorf("event %d: %+v", i, e)
 		}
 		if i > 0 && evs[i-1].End > e.Start {
