@@ -8,6 +8,7 @@ import (
 	"github.com/edgeclip/edgeclip/history"
 	"github.com/edgeclip/edgeclip/models/tokenizer"
 	"github.com/edgeclip/edgeclip/runtime"
+	"github.com/edgeclip/edgeclip/runtime/kernels"
 )
 
 // textEncoder adapts tokenizer + session to query.TextEncoder.
@@ -48,11 +49,7 @@ func (x storeIndex) ScoreEach(ctx context.Context, model string, qs [][]float32,
 				err = fmt.Errorf("query dimension %d, history %d", len(q), len(vec))
 				return false
 			}
-			var s float32
-			for k, v := range vec {
-				s += q[k] * v
-			}
-			sims[i] = s
+			sims[i] = kernels.Dot(q, vec)
 		}
 		fn(e.Seq, e.Time, sims)
 		return true
