@@ -207,6 +207,12 @@ func TestEngineSearch(t *testing.T) {
 	if _, err := e.Search(context.Background(), Request{}); err == nil {
 		t.Error("empty request: want error")
 	}
+	// An image query answers with at least its own frame, however short
+	// the match (text queries drop intervals under 0.5 s).
+	res, err = e.Search(context.Background(), Request{Vector: []float32{0, 1, 0}, Since: at(12), Until: at(12)})
+	if err != nil || len(res.Intervals) != 1 || res.Intervals[0].BestSeq != 12 {
+		t.Errorf("image query intervals = %+v, %v; want one around frame 12", res.Intervals, err)
+	}
 	ls, err := e.Classify(context.Background(), []float32{0, 0.8, 0.6}, []string{"red truck", "person"})
 	if err != nil || ls[1].Prob < 0.99 {
 		t.Errorf("classify = %+v, %v", ls, err)
