@@ -1,8 +1,8 @@
-//go:build !amd64
+//go:build !amd64 && !arm64
 
 package kernels
 
-// Off amd64 the pure-Go loops serve until the arm64 NEON kernels exist.
+// Off amd64 and arm64 the pure-Go loops serve.
 const hasAVX2 = false
 
 func tileF32Asm(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, bias []float32, mr int) {
