@@ -2,8 +2,9 @@
 // backend × precision, the load time, image-tower latency percentiles and
 // throughput per batch size, text-tower latency for typical query lengths
 // and the full context, achieved GFLOP/s, peak resident memory, CPU use,
-// embedding accuracy against the fp32 reference, history query latency, and
-// the board's temperatures and throttling before and after.
+// embedding accuracy against the fp32 reference, history query latency, the
+// board's temperatures and throttling before and after, and, given an
+// Evaluator, task accuracy on the synthetic world with its change from f32.
 //
 // Run returns a Report whose JSON layout is versioned (Schema) and
 // documented in docs/bench.md; WriteTable and WriteBenchstat render it for
@@ -25,6 +26,7 @@ import (
 
 	"github.com/edgeclip/edgeclip/board"
 	"github.com/edgeclip/edgeclip/models"
+	"github.com/edgeclip/edgeclip/models/tokenizer"
 	"github.com/edgeclip/edgeclip/runtime"
 	"github.com/edgeclip/edgeclip/runtime/native"
 )
@@ -72,6 +74,10 @@ type Options struct {
 	Board *board.Board
 	// Pipeline measures end-to-end fps per run; nil leaves it out.
 	Pipeline Pipeline
+	// Evaluator measures task accuracy on the synthetic world for every
+	// backend × precision of a model file (not of an arch preset, whose
+	// weights are random); nil leaves it out.
+	Evaluator Evaluator
 	// Progress is called after each step; nil reports nothing.
 	Progress func(Progress)
 }
@@ -177,7 +183,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	r := &runner{o: o, loop: loop{Warmup: o.Warmup, Iters: o.Iters, Duration: o.Duration}, start: time.Now()}
-	r.total = len(o.Models) * r.stepsPerModel()
+	for _, spec := range o.Models {
+		r.total += r.stepsPerModel(spec)
+	}
 	rep := &Report{
 		Schema:  Schema,
 		Started: r.start,
@@ -190,6 +198,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			Backends: o.Backends, Batches: o.Batches, Threads: o.Threads, TextTokens: o.TextTokens,
 			Iters: o.Iters, Warmup: o.Warmup, HistoryFrames: o.HistoryFrames,
 			Reference: o.Reference.Name() + "/" + string(runtime.FP32),
+			Eval:      o.Evaluator != nil,
 		},
 	}
 	for _, p := range o.Precisions {
@@ -216,14 +225,25 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 }
 
 // stepsPerModel counts progress steps: open, reference, each run's load,
-// timings, accuracy and pipeline, and the history query.
-func (r *runner) stepsPerModel() int {
-	perRun := 2 + len(r.o.Batches) + len(r.o.TextTokens) + 1
-	if r.o.Pipeline != nil {
-		perRun++
+// timings, accuracy, pipeline and evaluation, and the history query.
+func (r *runner) stepsPerModel(spec ModelSpec) int {
+	n := 2
+	for _, th := range r.o.Threads {
+		n += r.stepsPerRun(r.evaluates(spec, th)) * len(r.o.Backends) * len(r.o.Precisions)
 	}
-	n := 2 + perRun*len(r.o.Backends)*len(r.o.Precisions)*len(r.o.Threads)
 	if r.o.HistoryFrames > 0 {
+		n++
+	}
+	return n
+}
+
+// stepsPerRun counts one run's progress steps.
+func (r *runner) stepsPerRun(eval bool) int {
+	n := 2 + len(r.o.Batches) + len(r.o.TextTokens) + 1
+	if r.o.Pipeline != nil {
+		n++
+	}
+	if eval {
 		n++
 	}
 	return n
@@ -280,7 +300,7 @@ func (r *runner) model(ctx context.Context, spec ModelSpec) (*Model, error) {
 		be, _ := runtime.Get(name)
 		for _, prec := range r.o.Precisions {
 			for _, th := range r.o.Threads {
-				run, err := r.run(ctx, m, f, in, be, prec, th)
+				run, err := r.run(ctx, m, f, in, be, prec, th, r.evaluates(spec, th))
 				if err != nil {
 					return nil, fmt.Errorf("bench: %s: %s/%s: %w", m.Name, name, prec, err)
 				}
@@ -288,6 +308,10 @@ func (r *runner) model(ctx context.Context, spec ModelSpec) (*Model, error) {
 			}
 		}
 	}
+	if r.o.Evaluator != nil && spec.Arch != "" {
+		m.EvalNote = evalNotApplicable
+	}
+	evalDeltas(m)
 	if r.o.HistoryFrames > 0 {
 		q, err := r.query(ctx, m.Config.EmbedDim, m.Hash, m.Name)
 		if err != nil {
@@ -317,6 +341,7 @@ func freeMemory() {
 type fixed struct {
 	pixels   []float32
 	texts    *texts
+	tok      *tokenizer.Tokenizer
 	refImage []float32
 	refText  []float32
 }
@@ -327,11 +352,11 @@ func (r *runner) inputs(ctx context.Context, f *models.File) (*fixed, error) {
 	if err != nil {
 		return nil, err
 	}
-	tx, err := newTexts(f.Tokenizer(), cfg)
+	tok, err := tokenizer.New(f.Tokenizer().Merges, f.Tokenizer().Vocab)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bench: tokenizer: %w", err)
 	}
-	in := &fixed{pixels: px, texts: tx}
+	in := &fixed{pixels: px, texts: newTexts(tok, cfg), tok: tok}
 	s, err := r.o.Reference.Open(ctx, f, runtime.Options{Precision: runtime.FP32})
 	if err != nil {
 		return nil, fmt.Errorf("reference %s: %w", r.o.Reference.Name(), err)

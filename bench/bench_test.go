@@ -207,7 +207,7 @@ func checkJSON(t *testing.T, rep *Report) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc["schema"] != "edgeclip.bench/v1" {
+	if doc["schema"] != "edgeclip.bench/v1.1" {
 		t.Errorf("schema %v", doc["schema"])
 	}
 	for _, k := range []string{"started", "finished", "host", "board", "settings", "models", "pipeline_note"} {

@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/edgeclip/edgeclip/models"
 	"github.com/edgeclip/edgeclip/models/arch"
 	"github.com/edgeclip/edgeclip/models/preprocess"
 	"github.com/edgeclip/edgeclip/models/tokenizer"
@@ -89,16 +88,12 @@ type texts struct {
 	vocab    int
 }
 
-func newTexts(spec models.TokenizerSpec, cfg arch.Config) (*texts, error) {
-	tok, err := tokenizer.New(spec.Merges, spec.Vocab)
-	if err != nil {
-		return nil, fmt.Errorf("bench: tokenizer: %w", err)
-	}
+func newTexts(tok *tokenizer.Tokenizer, cfg arch.Config) *texts {
 	t := &texts{start: tok.StartID(), end: tok.EndID(), vocab: min(tok.VocabSize(), cfg.VocabSize)}
 	for _, c := range captions {
 		t.captions = append(t.captions, tok.Encode(c, cfg.ContextLen))
 	}
-	return t, nil
+	return t
 }
 
 // query returns a query of n ids, the same for every run of a model.

@@ -73,6 +73,9 @@ func WriteTable(w io.Writer, r *Report) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+		if err := writeEval(ew, m); err != nil {
+			return err
+		}
 		for _, run := range m.Runs {
 			if p := run.Pipeline; p != nil {
 				ew.printf("  pipeline %s/%s on %s: %.1f fps (%d frames in %.1f s, %d dropped)\n",
@@ -89,6 +92,61 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	ew.printf("board after: %s\n", sampleLine(r.Board.After))
 	return ew.err
+}
+
+// writeEval prints a model's world evaluation: one row per evaluated run,
+// each figure followed by its change from the f32 run.
+func writeEval(ew *errWriter, m *Model) error {
+	if m.EvalNote != "" {
+		ew.printf("\n  eval: %s\n", m.EvalNote)
+		return ew.err
+	}
+	var first *Eval
+	for _, run := range m.Runs {
+		if run.Eval != nil {
+			first = run.Eval
+			break
+		}
+	}
+	if first == nil {
+		return ew.err
+	}
+	ew.printf("\n  eval on the world: %d images per set, seed %d; zero-shot accuracy, R@1 on seen/held-out pairs; (change from the f32 run)\n",
+		first.N, first.Seed)
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  BACKEND\tPREC\tTHREADS\tSHAPE\tCOLOUR\tCOUNT\tT2I R@1\tI2T R@1\tCHANGE FROM\tTIME")
+	for _, run := range m.Runs {
+		e := run.Eval
+		if e == nil {
+			continue
+		}
+		var d *EvalMetrics
+		from := "-"
+		if e.Delta != nil {
+			d, from = &e.Delta.EvalMetrics, e.Delta.Reference
+		}
+		one := func(v float64, dv func(*EvalMetrics) float64) string {
+			if d == nil {
+				return fmt.Sprintf("%.3f", v)
+			}
+			return fmt.Sprintf("%.3f (%+.3f)", v, dv(d))
+		}
+		pair := func(seen, held float64, dv func(*EvalMetrics) (float64, float64)) string {
+			if d == nil {
+				return fmt.Sprintf("%.3f/%.3f", seen, held)
+			}
+			ds, dh := dv(d)
+			return fmt.Sprintf("%.3f/%.3f (%+.3f/%+.3f)", seen, held, ds, dh)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", run.Backend, run.Precision, threadStr(run.Threads),
+			one(e.ZeroShotShape, func(d *EvalMetrics) float64 { return d.ZeroShotShape }),
+			one(e.ZeroShotColor, func(d *EvalMetrics) float64 { return d.ZeroShotColor }),
+			one(e.ZeroShotCount, func(d *EvalMetrics) float64 { return d.ZeroShotCount }),
+			pair(e.T2IR1Seen, e.T2IR1HeldOut, func(d *EvalMetrics) (float64, float64) { return d.T2IR1Seen, d.T2IR1HeldOut }),
+			pair(e.I2TR1Seen, e.I2TR1HeldOut, func(d *EvalMetrics) (float64, float64) { return d.I2TR1Seen, d.I2TR1HeldOut }),
+			from, fmtMS(e.WallS*1e3))
+	}
+	return tw.Flush()
 }
 
 func fmtFLOP(f int64) string {
@@ -195,6 +253,10 @@ func WriteBenchstat(w io.Writer, r *Report) error {
 			}
 			if mem := run.Memory; mem != nil {
 				ew.printf("BenchmarkMemory/%s-%d\t1\t%d peak-B\t%d growth-B\n", key, th, mem.PeakBytes, mem.GrowthBytes)
+			}
+			if e := run.Eval; e != nil {
+				ew.printf("BenchmarkEval/%s-%d\t1\t%.4f shape-acc\t%.4f color-acc\t%.4f count-acc\t%.4f t2i-r1-seen\t%.4f t2i-r1-heldout\t%.4f i2t-r1-seen\t%.4f i2t-r1-heldout\n",
+					key, th, e.ZeroShotShape, e.ZeroShotColor, e.ZeroShotCount, e.T2IR1Seen, e.T2IR1HeldOut, e.I2TR1Seen, e.I2TR1HeldOut)
 			}
 			if p := run.Pipeline; p != nil {
 				ew.printf("BenchmarkPipeline/%s-%d\t%d\t%.2f fps\n", key, th, p.Frames, p.FPS)

@@ -8,8 +8,11 @@ import (
 )
 
 // Schema names the JSON layout of Report. A change that removes or renames a
-// field, or changes a unit, bumps the version; new fields do not.
-const Schema = "edgeclip.bench/v1"
+// field, or changes a unit, bumps the major version; new fields bump the
+// minor one, so a reader of v1 reads any v1.x by ignoring what it does not
+// know. v1.1 added the world evaluation (settings.eval, runs[].eval,
+// models[].eval_note).
+const Schema = "edgeclip.bench/v1.1"
 
 // Report is one bench run: every field is documented in docs/bench.md.
 type Report struct {
@@ -58,6 +61,8 @@ type Settings struct {
 	Warmup        int      `json:"warmup"`
 	HistoryFrames int      `json:"history_frames"`
 	Reference     string   `json:"reference"`
+	// Eval is true when runs were evaluated on the synthetic world.
+	Eval bool `json:"eval,omitempty"`
 }
 
 // Model is everything measured for one model file or architecture preset.
@@ -74,6 +79,9 @@ type Model struct {
 	ImageFLOPs int64       `json:"image_flops"`
 	Runs       []RunReport `json:"runs"`
 	History    *Query      `json:"history,omitempty"`
+	// EvalNote says why no run of the model was evaluated although
+	// evaluation was asked for (an arch preset's weights are random).
+	EvalNote string `json:"eval_note,omitempty"`
 }
 
 // RunReport is one backend × precision × threads combination of a model.
@@ -92,6 +100,9 @@ type RunReport struct {
 	Memory   *Memory         `json:"memory,omitempty"`
 	CPU      *CPU            `json:"cpu,omitempty"`
 	Pipeline *PipelineResult `json:"pipeline,omitempty"`
+	// Eval is the world evaluation, when asked for: one run per backend ×
+	// precision of a model file, the one at the first thread count.
+	Eval *Eval `json:"eval,omitempty"`
 }
 
 // Timing is one timed loop: the image tower at one batch size or the text

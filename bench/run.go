@@ -11,16 +11,14 @@ import (
 )
 
 // run measures one backend × precision × threads session of a model.
-func (r *runner) run(ctx context.Context, m *Model, f *models.File, in *fixed, be runtime.Backend, prec runtime.Precision, threads int) (*RunReport, error) {
+// With eval it then runs the Evaluator on the still open session.
+func (r *runner) run(ctx context.Context, m *Model, f *models.File, in *fixed, be runtime.Backend, prec runtime.Precision, threads int, eval bool) (*RunReport, error) {
 	run := &RunReport{Backend: be.Name(), Precision: string(prec), Threads: threads}
 	label := fmt.Sprintf("%s %s/%s", m.Name, be.Name(), prec)
 	if threads > 0 {
 		label += fmt.Sprintf(" threads=%d", threads)
 	}
-	perRun := 2 + len(r.o.Batches) + len(r.o.TextTokens) + 1
-	if r.o.Pipeline != nil {
-		perRun++
-	}
+	perRun := r.stepsPerRun(eval)
 	if !be.Capabilities().Supports(prec) {
 		run.Skipped = fmt.Sprintf("precision %s: %v", prec, runtime.ErrNotSupported)
 		r.step(perRun, "%s: skipped", label)
@@ -103,6 +101,16 @@ func (r *runner) run(ctx context.Context, m *Model, f *models.File, in *fixed, b
 	run.CPU.Cores = (run.CPU.UserS + run.CPU.SysS) / run.CPU.WallS
 	if _, hwm, err := memStatus(); err == nil && memErr == nil {
 		run.Memory = &Memory{BaselineBytes: rss0, PeakBytes: hwm, Scope: scope, GrowthBytes: hwm - rss0}
+	}
+
+	// After the CPU and memory figures, which it would otherwise inflate.
+	if eval {
+		run.Eval, err = r.evaluate(ctx, EvalTarget{Model: m.Name, ModelHash: m.Hash, Precision: prec,
+			Config: cfg, Tokenizer: in.tok, Session: sess})
+		if err != nil {
+			return nil, err
+		}
+		r.step(1, "%s: eval", label)
 	}
 	return run, nil
 }

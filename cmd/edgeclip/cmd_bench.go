@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/edgeclip/edgeclip/bench"
+	"github.com/edgeclip/edgeclip/eval"
 	"github.com/edgeclip/edgeclip/runtime"
 )
 
@@ -23,7 +24,8 @@ func init() {
 var benchPipeline func(source string) (bench.Pipeline, error)
 
 const benchUsage = "[--model FILE]... [--arch NAME]... [--backend B,...] [--precision f32,w8,w8a8] [--batch 1,8] " +
-	"[--threads N,...] [--duration D | --iters N] [--history-frames N] [--source URI] [--json FILE] [--benchstat FILE] [--quiet]"
+	"[--threads N,...] [--duration D | --iters N] [--history-frames N] [--source URI] [--eval [--eval-n 1000] [--eval-seed S]] " +
+	"[--json FILE] [--benchstat FILE] [--quiet]"
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", benchUsage, stderr)
@@ -39,6 +41,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	warmup := fs.Int("warmup", 1, "untimed calls before each measurement")
 	frames := fs.Int("history-frames", 86400, "synthetic history size for the query latency (0 skips it)")
 	source := fs.String("source", "", "video source URI for end-to-end pipeline fps")
+	doEval := fs.Bool("eval", false, "evaluate every backend × precision of each model file on the synthetic world (docs/eval.md)")
+	var eo eval.Options
+	fs.IntVar(&eo.N, "eval-n", 1000, "images in each of the four world sets for --eval")
+	fs.Uint64Var(&eo.Seed, "eval-seed", eval.DefaultSeed, "first seed of the world sets for --eval")
 	jsonPath := fs.String("json", "", "write the report as JSON (schema "+bench.Schema+") to FILE")
 	bsPath := fs.String("benchstat", "", "write Go benchmark lines for benchstat to FILE")
 	tmp := fs.String("tmp", "", "folder for random-weight models and the history store (default the system's)")
@@ -57,6 +63,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if fs.Changed("duration") && fs.Changed("iters") {
 		return usageErr("give --duration or --iters, not both")
+	}
+	if !*doEval && (fs.Changed("eval-n") || fs.Changed("eval-seed")) {
+		return usageErr("--eval-n and --eval-seed need --eval")
+	}
+	if *doEval && (eo.N < 10 || eo.N > eval.MaxN) {
+		return usageErr("--eval-n %d: want 10..%d", eo.N, eval.MaxN)
 	}
 	o := bench.Options{
 		Backends: *backends, Batches: *batches, Threads: *threads, TextTokens: *tokens,
@@ -97,6 +109,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		o.Pipeline = p
 	}
+	if *doEval {
+		o.Evaluator = worldEval{o: eo}
+	}
 	if !*quiet {
 		o.Progress = bench.NewBar(stderr)
 	}
@@ -127,6 +142,28 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	return nil
+}
+
+// worldEval is bench's Evaluator: package eval's image sets (no videos),
+// reduced to the headline figures the bench report carries.
+type worldEval struct{ o eval.Options }
+
+func (w worldEval) Evaluate(ctx context.Context, t bench.EvalTarget) (bench.EvalResult, error) {
+	o := w.o
+	r, err := eval.Run(ctx, eval.Model{Session: t.Session, Tokenizer: t.Tokenizer, Config: t.Config,
+		Name: t.Model, Hash: t.ModelHash, Precision: t.Precision}, &o)
+	if err != nil {
+		return bench.EvalResult{}, err
+	}
+	return bench.EvalResult{N: r.Options.N, Seed: r.Options.Seed, Metrics: bench.EvalMetrics{
+		ZeroShotShape: r.ZeroShot.Shape.Accuracy,
+		ZeroShotColor: r.ZeroShot.Color.Accuracy,
+		ZeroShotCount: r.ZeroShot.Count.Accuracy,
+		T2IR1Seen:     r.Retrieval.Seen.T2I.R1,
+		T2IR1HeldOut:  r.Retrieval.HeldOut.T2I.R1,
+		I2TR1Seen:     r.Retrieval.Seen.I2T.R1,
+		I2TR1HeldOut:  r.Retrieval.HeldOut.I2T.R1,
+	}}, nil
 }
 
 func writeReportFile(path string, data []byte) error {
