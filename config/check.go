@@ -37,7 +37,10 @@ func (c *Config) Check() []error {
 	if !isName(c.Model.Backend, 32) {
 		bad("model.backend", "%q: want a backend name such as native", c.Model.Backend)
 	}
-	oneOf(&errs, "model.precision", c.Model.Precision, "f32", "w8", "w8a8")
+	// Empty is auto; case is ignored, as runtime.ParsePrecision does.
+	if p := c.Model.Precision; p != "" && !slices.Contains([]string{"auto", "f32", "w8", "w8a8"}, strings.ToLower(p)) {
+		bad("model.precision", "%q: want one of auto, f32, w8, w8a8", p)
+	}
 	if c.Model.Threads < 0 || c.Model.Threads > 1024 {
 		bad("model.threads", "%d: want 0 (all cores) to 1024", c.Model.Threads)
 	}

@@ -30,7 +30,7 @@ func TestCheckProblems(t *testing.T) {
 		{"model file missing", func(c *Config) { c.Model.Path = missing }, "model.path", "no such file"},
 		{"model path is a dir", func(c *Config) { c.Model.Path = dir }, "model.path", "is a directory"},
 		{"backend empty", func(c *Config) { c.Model.Backend = "" }, "model.backend", "backend name"},
-		{"precision", func(c *Config) { c.Model.Precision = "fp16" }, "model.precision", "f32, w8, w8a8"},
+		{"precision", func(c *Config) { c.Model.Precision = "fp16" }, "model.precision", "auto, f32, w8, w8a8"},
 		{"threads negative", func(c *Config) { c.Model.Threads = -1 }, "model.threads", "0 (all cores)"},
 		{"uri empty", func(c *Config) { c.Source.URI = "" }, "source.uri", "empty"},
 		{"uri scheme", func(c *Config) { c.Source.URI = "ftp://cam/x" }, "source.uri", `unknown scheme "ftp"`},
@@ -151,6 +151,8 @@ func TestCheckAcceptsValidVariants(t *testing.T) {
 		{"no budget", func(c *Config) { c.History.MaxBytes = 0; c.History.MaxAge = 0 }},
 		{"upper-case level", func(c *Config) { c.Log.Level = "DEBUG" }},
 		{"ha", func(c *Config) { c.MQTT.HomeAssistant.Enabled = true }},
+		{"precision empty is auto", func(c *Config) { c.Model.Precision = "" }},
+		{"explicit precision", func(c *Config) { c.Model.Precision = "W8A8" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,7 +38,7 @@ type Config struct {
 type Model struct {
 	Path      string `yaml:"path"`      // empty: the shipped default model
 	Backend   string `yaml:"backend"`   // runtime backend name
-	Precision string `yaml:"precision"` // f32, w8 or w8a8
+	Precision string `yaml:"precision"` // auto (empty too), f32, w8 or w8a8
 	Threads   int    `yaml:"threads"`   // 0: all cores
 }
 
@@ -132,7 +132,7 @@ type Board struct {
 // broker, so that `edgeclip run` works on a fresh machine.
 func Default() *Config {
 	return &Config{
-		Model: Model{Backend: "native", Precision: "f32"},
+		Model: Model{Backend: "native", Precision: "auto"},
 		Source: Source{
 			URI:              "synth://?seed=1",
 			StallTimeout:     5 * time.Second,

@@ -21,6 +21,7 @@ import (
 	"github.com/edgeclip/edgeclip/history"
 	"github.com/edgeclip/edgeclip/models"
 	"github.com/edgeclip/edgeclip/models/preprocess"
+	"github.com/edgeclip/edgeclip/models/quantize"
 	"github.com/edgeclip/edgeclip/models/tokenizer"
 	"github.com/edgeclip/edgeclip/pipeline"
 	"github.com/edgeclip/edgeclip/query"
@@ -31,6 +32,9 @@ import (
 type Options struct {
 	ModelPath string
 	Backend   string // default "native"
+	// Precision is f32, w8, w8a8, or empty (or quantize.Auto) for the
+	// precision the model file records (quantize.ResolvePrecision). A
+	// backend that cannot run an automatic precision runs f32.
 	Precision runtime.Precision
 	Threads   int
 
@@ -85,9 +89,6 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 	if o.Backend == "" {
 		o.Backend = "native"
 	}
-	if o.Precision == "" {
-		o.Precision = runtime.FP32
-	}
 	if o.Source == "" {
 		o.Source = "synth://?seed=1"
 	}
@@ -125,19 +126,8 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 	if d.tok, err = tokenizer.New(spec.Merges, spec.Vocab); err != nil {
 		return nil, fmt.Errorf("daemon: %s: tokenizer: %w", o.ModelPath, err)
 	}
-	b, err := runtime.Get(o.Backend)
-	if err != nil {
-		return nil, fmt.Errorf("daemon: %w", err)
-	}
-	if d.sess, err = b.Open(ctx, d.model, runtime.Options{Precision: o.Precision, Threads: o.Threads}); err != nil {
-		if !errors.Is(err, runtime.ErrNotSupported) || o.Backend == "native" {
-			return nil, fmt.Errorf("daemon: %w", err)
-		}
-		d.log.Warn("backend cannot run this request; falling back to native", "backend", o.Backend, "err", err)
-		nb, _ := runtime.Get("native")
-		if d.sess, err = nb.Open(ctx, d.model, runtime.Options{Precision: o.Precision, Threads: o.Threads}); err != nil {
-			return nil, fmt.Errorf("daemon: %w", err)
-		}
+	if err := d.openSession(ctx); err != nil {
+		return nil, err
 	}
 	if d.store, err = history.Open(ctx, o.History); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
@@ -187,6 +177,50 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	return d, nil
+}
+
+// openSession starts the encoder session and records in d.o the backend
+// and precision it runs at. An automatic precision the backend cannot run
+// becomes f32; a request the backend cannot run at all goes to native.
+func (d *Daemon) openSession(ctx context.Context) error {
+	o := &d.o
+	prec, auto, err := quantize.ResolvePrecision(string(o.Precision), d.model.Metadata())
+	if err != nil {
+		return fmt.Errorf("daemon: model precision: %w", err)
+	}
+	from := "requested"
+	if auto {
+		from = "default"
+		if _, ok := quantize.IntendedPrecision(d.model.Metadata()); ok {
+			from = "model file"
+		}
+	}
+	b, err := runtime.Get(o.Backend)
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	d.sess, err = b.Open(ctx, d.model, runtime.Options{Precision: prec, Threads: o.Threads})
+	if err != nil && auto && prec != runtime.FP32 && errors.Is(err, runtime.ErrNotSupported) {
+		d.log.Warn("backend cannot run the model file's precision; running f32", "backend", o.Backend,
+			"model_precision", prec, "err", err)
+		prec, from = runtime.FP32, "fallback"
+		d.sess, err = b.Open(ctx, d.model, runtime.Options{Precision: prec, Threads: o.Threads})
+	}
+	if err != nil {
+		if !errors.Is(err, runtime.ErrNotSupported) || o.Backend == "native" {
+			return fmt.Errorf("daemon: %w", err)
+		}
+		d.log.Warn("backend cannot run this request; falling back to native", "backend", o.Backend, "err", err)
+		nb, _ := runtime.Get("native")
+		if d.sess, err = nb.Open(ctx, d.model, runtime.Options{Precision: prec, Threads: o.Threads}); err != nil {
+			return fmt.Errorf("daemon: %w", err)
+		}
+		o.Backend = "native"
+	}
+	o.Precision = prec
+	d.log.Info("model loaded", "model", d.model.Name(), "path", o.ModelPath, "backend", o.Backend,
+		"precision", prec, "precision_from", from)
+	return nil
 }
 
 // Run captures and encodes until ctx ends (or a finite source ends), then

@@ -12,6 +12,8 @@ import (
 
 	"github.com/edgeclip/edgeclip/models"
 	"github.com/edgeclip/edgeclip/models/arch"
+	"github.com/edgeclip/edgeclip/models/quantize"
+	"github.com/edgeclip/edgeclip/runtime"
 )
 
 func init() {
@@ -35,8 +37,12 @@ type inspectReport struct {
 	Parameters int64                  `json:"parameters"`
 	ImageFLOPs int64                  `json:"image_flops"`
 	// TextFLOPs is for a full context_length query.
-	TextFLOPs int64             `json:"text_flops"`
-	Extra     map[string]string `json:"extra,omitempty"`
+	TextFLOPs int64 `json:"text_flops"`
+	// Precision is what precision auto runs the file at: the one its
+	// quantizer recorded, else f32 (PrecisionFrom: "model file" or "default").
+	Precision     string            `json:"precision"`
+	PrecisionFrom string            `json:"precision_from"`
+	Extra         map[string]string `json:"extra,omitempty"`
 }
 
 type tokenizerReport struct {
@@ -124,6 +130,10 @@ func inspect(f *models.File) *inspectReport {
 		d.Bytes += int64(len(t.Data))
 		r.DTypes[t.DType.String()] = d
 	}
+	r.Precision, r.PrecisionFrom = string(runtime.FP32), "default"
+	if p, ok := quantize.IntendedPrecision(f.Metadata()); ok {
+		r.Precision, r.PrecisionFrom = string(p), "model file"
+	}
 	for k, v := range f.Metadata() {
 		if k == models.KeyQuant || k == models.KeyCard {
 			r.Extra[k] = v
@@ -151,6 +161,11 @@ func printInspect(w io.Writer, r *inspectReport) {
 	}
 	fmt.Fprintf(w, "\nparams    %d (%.1f M)\n", r.Parameters, float64(r.Parameters)/1e6)
 	fmt.Fprintf(w, "flops     image %s, text %s (%d tokens)\n", flops(r.ImageFLOPs), flops(r.TextFLOPs), c.ContextLen)
+	why := "the file records none"
+	if r.PrecisionFrom == "model file" {
+		why = "recorded in the file by edgeclip quantize"
+	}
+	fmt.Fprintf(w, "precision %s (auto: %s)\n", r.Precision, why)
 	keys := make([]string, 0, len(r.Extra))
 	for k := range r.Extra {
 		keys = append(keys, k)

@@ -38,7 +38,7 @@ type runFlags struct {
 var flagKeys = []struct{ flag, key, usage string }{
 	{"model", "model.path", "model file (default: the shipped model)"},
 	{"backend", "model.backend", "inference backend"},
-	{"precision", "model.precision", "f32, w8 or w8a8"},
+	{"precision", "model.precision", "auto (the model file's, else f32), f32, w8 or w8a8"},
 	{"source", "source.uri", "camera URI (file://, rtsp://, v4l2://, csi://, gst://, synth://)"},
 	{"history-dir", "history.dir", "history directory"},
 	{"broker", "mqtt.broker", "MQTT broker URL (empty: start the embedded broker)"},
@@ -151,10 +151,6 @@ func flatten(errs []error) []error {
 
 // daemonOptions maps the configuration onto the daemon's options.
 func daemonOptions(cfg *config.Config, f *runFlags, log *slog.Logger) (daemon.Options, error) {
-	prec, err := runtime.ParsePrecision(cfg.Model.Precision)
-	if err != nil {
-		return daemon.Options{}, err
-	}
 	path := cfg.Model.Path
 	if path == "" {
 		if path = defaultModelPath(); path == "" {
@@ -177,7 +173,8 @@ func daemonOptions(cfg *config.Config, f *runFlags, log *slog.Logger) (daemon.Op
 		thumb = cfg.Source.ThumbnailSize
 	}
 	return daemon.Options{
-		ModelPath: path, Backend: cfg.Model.Backend, Precision: prec, Threads: cfg.Model.Threads,
+		// The daemon resolves auto against the model file's metadata.
+		ModelPath: path, Backend: cfg.Model.Backend, Precision: runtime.Precision(cfg.Model.Precision), Threads: cfg.Model.Threads,
 		Source: cfg.Source.URI, StallTimeout: cfg.Source.StallTimeout, SampleFPS: cfg.Source.SampleFPS,
 		Gate:       gate,
 		ThumbWidth: thumb, Lossless: f.lossless,

@@ -47,9 +47,11 @@ func TestInspect(t *testing.T) {
 			"model tiny 0.3", "hash " + models.HashContents(c) + " (verified)",
 			"tokenizer clip-bpe, 300 merges, 814 tokens", "visual.blocks.1.mlp.fc2.weight F32 [32 64] 8192",
 			"edgeclip.card a test card", "F32 61 tensors " + itoa(4*params) + " bytes", "params " + itoa(params),
+			"precision f32 (auto: the file records none)",
 		}, nil},
 		{"hash mismatch", []string{"--model", bad}, 1, []string{"(MISMATCH)"}, []string{"content hashes to"}},
-		{"shipped default", nil, 0, []string{"model world-student-int8", "(verified)"}, nil},
+		{"shipped default", nil, 0, []string{"model world-student-int8", "(verified)",
+			"precision w8a8 (auto: recorded in the file by edgeclip quantize)"}, nil},
 		{"missing file", []string{"--model", filepath.Join(dir, "nope")}, 1, nil, []string{"no such file"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,6 +99,9 @@ func TestInspect(t *testing.T) {
 		}
 		if r.ImageFLOPs != cfg.ImageFLOPs() || r.TextFLOPs != cfg.TextFLOPs(cfg.ContextLen) || r.ImageFLOPs == 0 {
 			t.Errorf("flops %d %d", r.ImageFLOPs, r.TextFLOPs)
+		}
+		if r.Precision != "f32" || r.PrecisionFrom != "default" {
+			t.Errorf("precision %q from %q, want f32 from default", r.Precision, r.PrecisionFrom)
 		}
 		if r.Tokenizer.VocabSize != cfg.VocabSize || r.Config != cfg {
 			t.Errorf("tokenizer %+v, config %+v", r.Tokenizer, r.Config)

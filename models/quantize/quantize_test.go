@@ -297,3 +297,46 @@ func TestCosine(t *testing.T) {
 		})
 	}
 }
+
+func TestResolvePrecision(t *testing.T) {
+	meta := func(p runtime.Precision) map[string]string {
+		c := &models.Contents{}
+		if err := (&Report{Mode: W8A8, Precision: p}).Attach(c); err != nil {
+			t.Fatal(err)
+		}
+		return c.Extra
+	}
+	w8a8, w8 := meta(runtime.W8A8), meta(runtime.W8)
+	corrupt := map[string]string{models.KeyQuant: "{not json"}
+	for _, tc := range []struct {
+		name      string
+		requested string
+		meta      map[string]string
+		want      runtime.Precision
+		auto      bool
+		err       string
+	}{
+		{"empty on fp32 file", "", nil, runtime.FP32, true, ""},
+		{"auto on fp32 file", "auto", map[string]string{"edgeclip.card": "x"}, runtime.FP32, true, ""},
+		{"auto on w8a8 file", "auto", w8a8, runtime.W8A8, true, ""},
+		{"empty on w8 file", "", w8, runtime.W8, true, ""},
+		{"AUTO", "AUTO", w8a8, runtime.W8A8, true, ""},
+		{"corrupt report", "auto", corrupt, runtime.FP32, true, ""},
+		{"explicit wins", "f32", w8a8, runtime.FP32, false, ""},
+		{"explicit w8", "W8", nil, runtime.W8, false, ""},
+		{"unknown", "f8", w8a8, "", false, `unknown precision "f8" (want auto, f32, w8 or w8a8)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, auto, err := ResolvePrecision(tc.requested, tc.meta)
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || p != tc.want || auto != tc.auto {
+				t.Errorf("ResolvePrecision(%q) = %q, %v, %v; want %q, %v", tc.requested, p, auto, err, tc.want, tc.auto)
+			}
+		})
+	}
+}

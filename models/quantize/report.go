@@ -149,6 +149,29 @@ func IntendedPrecision(meta map[string]string) (p runtime.Precision, ok bool) {
 	return p, err == nil
 }
 
+// Auto is the precision setting that runs a file at the precision its
+// quantizer recorded (IntendedPrecision), and any other file at f32: an int8
+// file is small because it is meant to run in int8, not dequantized.
+const Auto = "auto"
+
+// ResolvePrecision turns a requested precision ("", Auto, or one that
+// runtime.ParsePrecision accepts) into the one to open a file with metadata
+// meta at. auto is true when the request left the choice to the file, so a
+// caller may fall back to f32 where a backend cannot run it; an explicit
+// request is returned as is.
+func ResolvePrecision(requested string, meta map[string]string) (p runtime.Precision, auto bool, err error) {
+	if requested != "" && !strings.EqualFold(requested, Auto) {
+		if p, err = runtime.ParsePrecision(requested); err != nil {
+			return "", false, fmt.Errorf("unknown precision %q (want auto, f32, w8 or w8a8)", requested)
+		}
+		return p, false, nil
+	}
+	if p, ok := IntendedPrecision(meta); ok {
+		return p, true, nil
+	}
+	return runtime.FP32, true, nil
+}
+
 // WriteText prints the report for a terminal.
 func (r *Report) WriteText(w io.Writer) error {
 	var b bytes.Buffer

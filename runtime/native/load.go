@@ -16,8 +16,9 @@ import (
 // weights (f32) or int8 weights with per-row scales (w8, w8a8).
 type linear struct {
 	out, in int
-	// Exactly one of the packed forms is set after load, by precision.
-	f32  *kernels.PackedF32 // fp32
+	// Exactly one of the packed forms is set after load, by the precision
+	// and, in an int8 session of a quantized file, by the stored dtype.
+	f32  *kernels.PackedF32 // fp32, or a layer the quantizer kept float
 	w8   *kernels.PackedW8  // weight-only int8
 	w8a8 *kernels.PackedI8  // int8 weights and activations
 }
@@ -53,7 +54,11 @@ type model struct {
 type loader struct {
 	w    runtime.Weights
 	prec runtime.Precision
-	err  error
+	// keepFloat: the file is quantized (it holds int8 linear weights), so
+	// a float linear weight in it was kept float on purpose (the
+	// quantizer's sensitivity analysis) and runs in fp32 in every session.
+	keepFloat bool
+	err       error
 }
 
 func (l *loader) fail(name, format string, a ...any) {
@@ -130,7 +135,8 @@ func (l *loader) floats(name string, shape ...int) []float32 {
 }
 
 // linear loads an [out, in] weight (and optional bias) in the session's
-// precision and packs it once into the kernels' panel layout.
+// precision, or in fp32 when the quantizer kept it float, and packs it once
+// into the kernels' panel layout.
 func (l *loader) linear(wname, bname string, out, in int) linear {
 	lin := linear{out: out, in: in}
 	var b []float32
@@ -141,7 +147,7 @@ func (l *loader) linear(wname, bname string, out, in int) linear {
 	if !ok || l.err != nil {
 		return lin
 	}
-	if l.prec == runtime.FP32 {
+	if l.prec == runtime.FP32 || l.keepFloat && t.DType != runtime.I8 {
 		if w := l.floats(wname, out, in); w != nil {
 			lin.f32 = kernels.PackF32(w, b, out, in)
 		}
@@ -156,7 +162,7 @@ func (l *loader) linear(wname, bname string, out, in int) linear {
 		}
 		q, s = unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(t.Data))), out*in), t.Scales
 	} else {
-		// Float weights in an int8 session: quantize once at load.
+		// An fp32 file in an int8 session: quantize once at load.
 		w := l.floats(wname, out, in)
 		if w == nil {
 			return lin
@@ -192,12 +198,25 @@ func (l *loader) tower(prefix string, t arch.Tower) tower {
 	return tw
 }
 
+// quantized reports whether any linear weight of w is stored int8.
+func quantized(w runtime.Weights, cfg arch.Config) bool {
+	for name := range cfg.Shapes() {
+		if !arch.Quantizable(name) {
+			continue
+		}
+		if t, ok := w.Tensor(name); ok && t.DType == runtime.I8 {
+			return true
+		}
+	}
+	return false
+}
+
 func load(w runtime.Weights, prec runtime.Precision) (*model, error) {
 	cfg := w.Config()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("native: %w", err)
 	}
-	l := &loader{w: w, prec: prec}
+	l := &loader{w: w, prec: prec, keepFloat: prec != runtime.FP32 && quantized(w, cfg)}
 	vw, tw, e := cfg.Vision.Width, cfg.Text.Width, cfg.EmbedDim
 	m := &model{cfg: cfg, prec: prec, quick: cfg.Activation == arch.QuickGELU}
 	m.patch = l.linear(arch.VisPatch, "", vw, cfg.PatchDim())
