@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edgeclip/edgeclip/query"
 )
 
 // SourceSchemes are the camera URI schemes edgeclip knows. Whether one is
@@ -85,6 +87,12 @@ func (c *Config) Check() []error {
 		if strings.TrimSpace(n) == "" {
 			bad("query.negatives", "item %d is empty", i+1)
 		}
+	}
+	if _, err := query.ParseVocabulary(c.Query.Vocabulary); err != nil {
+		bad("query.vocabulary", "%v", strings.TrimPrefix(err.Error(), "query: vocabulary "))
+	}
+	if c.Query.MinDuration < 0 {
+		bad("query.min_duration", "%s: must not be negative", c.Query.MinDuration)
 	}
 	if c.Query.CacheSize < 1 || c.Query.CacheSize > 1<<20 {
 		bad("query.cache_size", "%d: want 1 to 1048576", c.Query.CacheSize)

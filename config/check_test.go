@@ -31,6 +31,8 @@ func TestCheckProblems(t *testing.T) {
 		{"model path is a dir", func(c *Config) { c.Model.Path = dir }, "model.path", "is a directory"},
 		{"backend empty", func(c *Config) { c.Model.Backend = "" }, "model.backend", "backend name"},
 		{"precision", func(c *Config) { c.Model.Precision = "fp16" }, "model.precision", "auto, f32, w8, w8a8"},
+		{"vocabulary", func(c *Config) { c.Query.Vocabulary = []string{"red Blue"} }, "query.vocabulary", `word "Blue"`},
+		{"min duration", func(c *Config) { c.Query.MinDuration = -time.Second }, "query.min_duration", "negative"},
 		{"threads negative", func(c *Config) { c.Model.Threads = -1 }, "model.threads", "0 (all cores)"},
 		{"uri empty", func(c *Config) { c.Source.URI = "" }, "source.uri", "empty"},
 		{"uri scheme", func(c *Config) { c.Source.URI = "ftp://cam/x" }, "source.uri", `unknown scheme "ftp"`},

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/edgeclip/edgeclip/query"
 )
 
 // Config is the whole daemon configuration. Empty strings mean "the
@@ -66,10 +68,15 @@ type History struct {
 
 // Query tunes text queries.
 type Query struct {
-	Negatives []string      `yaml:"negatives"` // empty: the built-in background prompts
-	CacheSize int           `yaml:"cache_size"`
-	MaxGap    time.Duration `yaml:"max_gap"`
-	Threshold float64       `yaml:"threshold"`
+	Negatives []string `yaml:"negatives"` // empty: the built-in background prompts
+	// Contrast turns on contrast prompts (the query with one word swapped
+	// for another of its class); Vocabulary replaces the built-in classes.
+	Contrast    bool          `yaml:"contrast"`
+	Vocabulary  []string      `yaml:"vocabulary"`
+	CacheSize   int           `yaml:"cache_size"`
+	MaxGap      time.Duration `yaml:"max_gap"`
+	MinDuration time.Duration `yaml:"min_duration"`
+	Threshold   float64       `yaml:"threshold"`
 }
 
 // Alerts is where standing alerts persist.
@@ -150,7 +157,8 @@ func Default() *Config {
 			SegmentBytes:  64 * MiB,
 			Compact:       "int8",
 		},
-		Query: Query{CacheSize: 256, MaxGap: 2 * time.Second, Threshold: 0.5},
+		Query: Query{Contrast: true, CacheSize: 256, MaxGap: 2 * time.Second, MinDuration: 500 * time.Millisecond,
+			Threshold: query.DefaultThreshold},
 		MQTT: MQTT{
 			EmbeddedListen: "127.0.0.1:1883",
 			Root:           "edgeclip",

@@ -54,6 +54,9 @@ type Options struct {
 	AlertsFile string
 
 	Negatives []string // calibration prompts (query.DefaultNegatives when nil)
+	// Vocabulary builds contrast prompts (query.DefaultVocabulary when nil;
+	// empty turns them off).
+	Vocabulary query.Vocabulary
 	// Query holds defaults for query answers (cache size, interval threshold and gaps).
 	QueryCache     int
 	QueryIntervals query.IntervalOptions
@@ -137,12 +140,12 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 	}
 	enc := &textEncoder{tok: d.tok, sess: d.sess, ctxLen: cfg.ContextLen, dim: cfg.EmbedDim}
 	if d.engine, err = query.NewEngine(storeIndex{d.store}, enc, query.Options{
-		ModelHash: d.model.Hash(), LogitScale: cfg.LogitScale, Negatives: o.Negatives,
+		ModelHash: d.model.Hash(), LogitScale: cfg.LogitScale, Negatives: o.Negatives, Vocabulary: o.Vocabulary,
 		CacheSize: o.QueryCache, Intervals: o.QueryIntervals}); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	if d.alerts, err = alert.Open(ctx, d.engine, alert.Options{Path: o.AlertsFile,
-		LogitScale: cfg.LogitScale, Negatives: o.Negatives}); err != nil {
+		LogitScale: cfg.LogitScale, Negatives: o.Negatives, Vocabulary: o.Vocabulary}); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	pre, err := preprocess.New(preprocess.Params{Size: cfg.ImageSize, Mean: cfg.Mean, Std: cfg.Std})

@@ -1,6 +1,8 @@
 package query
 
 import (
+	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -132,3 +134,27 @@ func articleFor(w string) string {
 	}
 	return "a"
 }
+
+// ParseVocabulary reads classes written one per string, groups separated by
+// spaces and synonyms by "|": "red green blue grey|gray". Each class needs
+// at least two groups; words are lower case letters, digits and hyphens.
+func ParseVocabulary(classes []string) (Vocabulary, error) {
+	v := Vocabulary{}
+	for i, c := range classes {
+		groups := strings.Fields(c)
+		if len(groups) < 2 {
+			return nil, fmt.Errorf("query: vocabulary class %d %q: want at least two words to swap", i+1, c)
+		}
+		for _, g := range groups {
+			for _, w := range strings.Split(g, "|") {
+				if !vocabWordRE.MatchString(w) {
+					return nil, fmt.Errorf("query: vocabulary class %d: word %q: want lower-case letters, digits and hyphens", i+1, w)
+				}
+			}
+		}
+		v = append(v, groups)
+	}
+	return v, nil
+}
+
+var vocabWordRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)

@@ -46,3 +46,18 @@ func TestNegativePrompts(t *testing.T) {
 		t.Errorf("got %q, want %q (no duplicates, never the query itself)", got, want)
 	}
 }
+
+func TestParseVocabulary(t *testing.T) {
+	v, err := ParseVocabulary([]string{"red blue grey|gray", "car  truck|lorry"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := v.Contrasts("a red lorry"); !slices.Equal(got, []string{"a blue lorry", "a grey lorry", "a red car"}) {
+		t.Errorf("contrasts %q", got)
+	}
+	for _, bad := range [][]string{{"red"}, {"red Blue"}, {"red blue|"}, {""}} {
+		if _, err := ParseVocabulary(bad); err == nil {
+			t.Errorf("ParseVocabulary(%q): want an error", bad)
+		}
+	}
+}

@@ -27,7 +27,7 @@ func runAlerts(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var cf connFlags
 	cf.register(fs, 5*time.Second)
 	device := fs.String("device", defaultDevice(), "device id (default: this host's, as 'edgeclip run' uses)")
-	threshold := fs.Float64("threshold", 0, "set: calibrated score (0..1] that starts the alert (default: the device's, 0.5)")
+	threshold := fs.Float64("threshold", 0, "set: calibrated score (0..1] that starts the alert (default: the device's, 0.6)")
 	minDur := fs.Duration("min-duration", 0, "set: how long the score must hold before the alert starts")
 	cooldown := fs.Duration("cooldown", 0, "set: quiet time after an alert ends before it may start again")
 	asJSON := fs.Bool("json", false, "list: print JSON")

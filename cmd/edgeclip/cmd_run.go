@@ -172,6 +172,20 @@ func daemonOptions(cfg *config.Config, f *runFlags, log *slog.Logger) (daemon.Op
 	if cfg.Source.Thumbnails {
 		thumb = cfg.Source.ThumbnailSize
 	}
+	vocab, err := query.ParseVocabulary(cfg.Query.Vocabulary)
+	if err != nil {
+		return daemon.Options{}, err
+	}
+	switch {
+	case !cfg.Query.Contrast:
+		vocab = query.Vocabulary{} // none
+	case len(vocab) == 0:
+		vocab = nil // the built-in classes
+	}
+	minDur := cfg.Query.MinDuration
+	if minDur == 0 {
+		minDur = -1 // keep every interval
+	}
 	return daemon.Options{
 		// The daemon resolves auto against the model file's metadata.
 		ModelPath: path, Backend: cfg.Model.Backend, Precision: runtime.Precision(cfg.Model.Precision), Threads: cfg.Model.Threads,
@@ -181,9 +195,10 @@ func daemonOptions(cfg *config.Config, f *runFlags, log *slog.Logger) (daemon.Op
 		History: history.Options{Dir: cfg.HistoryDir(), FsyncInterval: cfg.History.FsyncInterval,
 			MaxAge: cfg.History.MaxAge, MaxBytes: int64(cfg.History.MaxBytes), SegmentBytes: int64(cfg.History.SegmentBytes),
 			Compact: compact},
-		AlertsFile: cfg.AlertsFile(), Negatives: cfg.Query.Negatives, Logger: log,
+		AlertsFile: cfg.AlertsFile(), Negatives: cfg.Query.Negatives, Vocabulary: vocab, Logger: log,
 		QueryCache: cfg.Query.CacheSize, ThumbQuality: cfg.Source.ThumbnailQuality,
-		QueryIntervals: query.IntervalOptions{Threshold: float32(cfg.Query.Threshold), MaxGap: cfg.Query.MaxGap},
+		QueryIntervals: query.IntervalOptions{Threshold: float32(cfg.Query.Threshold), MaxGap: cfg.Query.MaxGap,
+			MinDuration: minDur},
 	}, nil
 }
 
