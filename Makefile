@@ -104,7 +104,7 @@ fixtures: deps
 models: deps
 	tools/train/make_models.sh
 	$(GO) run ./cmd/edgeclip quantize --model models/shipped/world-student-f32.safetensors \
-		--out models/shipped/world-student-int8.safetensors --mode w8a8
+		--out models/shipped/world-student-int8.safetensors --mode w8
 
 # Release tarballs for linux/amd64 (cgo: GoCV, ONNX Runtime) and linux/arm64 (pure Go) into dist/.
 release: build

@@ -15,7 +15,7 @@ var help = map[string]string{
 	"model":           "The CLIP model and how it runs.",
 	"model.path":      "Model file written by `edgeclip convert`. Empty: the shipped default model.",
 	"model.backend":   "Inference backend: native (pure Go, always there), or onnx / tflite in builds\nthat link them (`edgeclip version` lists the backends built in).",
-	"model.precision": "Arithmetic of the linear layers: auto, f32, w8 (int8 weights) or w8a8 (int8\nweights and activations; fastest on CPUs). auto: the precision `edgeclip quantize`\nrecorded in the model file (w8a8 for the shipped int8 model), else f32; if the\nbackend cannot run that, f32 with a warning.",
+	"model.precision": "Arithmetic of the linear layers: auto, f32, w8 (int8 weights) or w8a8 (int8\nweights and activations; fastest on CPUs). auto: the precision `edgeclip quantize`\nrecorded in the model file (w8 for the shipped int8 model), else f32; if the\nbackend cannot run that, f32 with a warning.",
 	"model.threads":   "Threads for inference. 0: all cores.",
 
 	"source":                   "The camera, and which frames reach the encoder.",

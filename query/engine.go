@@ -186,11 +186,11 @@ func (e *Engine) Search(ctx context.Context, r Request) (Result, error) {
 	}
 	if io.MinDuration == 0 {
 		io.MinDuration = e.opts.Intervals.MinDuration
-	}
-	if io.MinDuration == 0 && r.Vector != nil {
-		// The minimum duration guards text queries against half-visible
-		// look-alikes; an image query's own frame always answers it.
-		io.MinDuration = -1
+		if r.Vector != nil {
+			// The minimum duration guards text queries against half-visible
+			// look-alikes; an image query's own frame always answers it.
+			io.MinDuration = -1
+		}
 	}
 	res.Intervals = Intervals(frames, io)
 	res.Took = time.Since(start)

@@ -178,7 +178,9 @@ func TestEngineSearch(t *testing.T) {
 		idx.times = append(idx.times, at(float64(s)))
 		idx.vecs = append(idx.vecs, v)
 	}
-	e, err := NewEngine(idx, enc, Options{ModelHash: "m", LogitScale: 100})
+	// Engine-wide interval defaults as the daemon sets them from its config.
+	e, err := NewEngine(idx, enc, Options{ModelHash: "m", LogitScale: 100,
+		Intervals: IntervalOptions{MinDuration: 500 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func TestInspect(t *testing.T) {
 		}, nil},
 		{"hash mismatch", []string{"--model", bad}, 1, []string{"(MISMATCH)"}, []string{"content hashes to"}},
 		{"shipped default", nil, 0, []string{"model world-student-int8", "(verified)",
-			"precision w8a8 (auto: recorded in the file by edgeclip quantize)"}, nil},
+			"precision w8 (auto: recorded in the file by edgeclip quantize)"}, nil},
 		{"missing file", []string{"--model", filepath.Join(dir, "nope")}, 1, nil, []string{"no such file"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
