@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeclip/edgeclip/export"
 	"github.com/edgeclip/edgeclip/export/onnx"
 	"github.com/edgeclip/edgeclip/models"
 	"github.com/edgeclip/edgeclip/runtime"
@@ -19,16 +20,9 @@ func init() {
 	register(command{name: "export", short: "export a model's image and text towers to ONNX or TFLite", run: runExport})
 }
 
-// exportFormat writes both towers of a model into a folder. A format joins
-// by adding itself to exportFormats from the init of its own file.
-type exportFormat struct {
-	files []string // what it writes, for the summary
-	write func(dir string, w runtime.Weights, prec runtime.Precision, progress func(file string, done, total int64)) error
-}
-
-var exportFormats = map[string]exportFormat{
-	"onnx": {files: []string{onnx.ImageFile, onnx.TextFile}, write: onnx.WriteDir},
-}
+// exportFormats are the formats `edgeclip export` writes, by name. A
+// format joins by adding itself from the init of its own file.
+var exportFormats = map[string]export.Format{"onnx": onnx.Format}
 
 func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var names []string
@@ -78,10 +72,10 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	fmt.Fprintf(stderr, "exporting %s (%s) as %s %s\n", *model, m.Hash(), *format, prec)
-	if err := f.write(*out, m, prec, progress); err != nil {
+	if err := f.WriteDir(*out, m, prec, progress); err != nil {
 		return err
 	}
-	for _, name := range f.files {
+	for _, name := range []string{f.ImageFile, f.TextFile} {
 		p := filepath.Join(*out, name)
 		st, err := os.Stat(p)
 		if err != nil {

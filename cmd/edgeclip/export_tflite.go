@@ -4,5 +4,5 @@ import "github.com/edgeclip/edgeclip/export/tflite"
 
 // `edgeclip export --format tflite`: pure Go, in every build.
 func init() {
-	exportFormats["tflite"] = exportFormat{files: []string{tflite.ImageFile, tflite.TextFile}, write: tflite.WriteDir}
+	exportFormats["tflite"] = tflite.Format
 }

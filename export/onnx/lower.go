@@ -95,34 +95,30 @@ func tensorHeader(name string, dt int64, shape []int) *msg {
 
 // constF32 and constI64 add small constants, shared by value.
 func (l *lowering) constF32(shape []int, v ...float32) string {
-	key := fmt.Sprintf("f32%v%v", shape, v)
-	if s, ok := l.shared[key]; ok {
-		return s
-	}
-	name := l.fresh("c")
-	t := tensorHeader(name, dtFloat, shape)
 	b := make([]byte, 4*len(v))
 	for i, x := range v {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
 	}
-	t.bytes(tensorRaw, b)
-	l.inits = append(l.inits, t)
-	l.shared[key] = name
-	return name
+	return l.constant(fmt.Sprintf("f32%v%v", shape, v), dtFloat, shape, b)
 }
 
 func (l *lowering) constI64(shape []int, v ...int64) string {
-	key := fmt.Sprintf("i64%v%v", shape, v)
-	if s, ok := l.shared[key]; ok {
-		return s
-	}
-	name := l.fresh("c")
-	t := tensorHeader(name, dtInt64, shape)
 	b := make([]byte, 8*len(v))
 	for i, x := range v {
 		binary.LittleEndian.PutUint64(b[8*i:], uint64(x))
 	}
-	t.bytes(tensorRaw, b)
+	return l.constant(fmt.Sprintf("i64%v%v", shape, v), dtInt64, shape, b)
+}
+
+// constant adds the initializer raw under a fresh name, or returns the
+// name of the one already added under key.
+func (l *lowering) constant(key string, dt int64, shape []int, raw []byte) string {
+	if s, ok := l.shared[key]; ok {
+		return s
+	}
+	name := l.fresh("c")
+	t := tensorHeader(name, dt, shape)
+	t.bytes(tensorRaw, raw)
 	l.inits = append(l.inits, t)
 	l.shared[key] = name
 	return name

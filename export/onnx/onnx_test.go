@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"flag"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -35,19 +34,7 @@ func TestGolden(t *testing.T) {
 		}
 	}
 	got := strings.Join(lines, "\n") + "\n"
-	path := filepath.Join("testdata", "tiny.golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if got != string(want) {
-		t.Errorf("exported bytes changed:\n got:\n%s want:\n%s", got, want)
-	}
+	exporttest.Golden(t, filepath.Join("testdata", "tiny.golden"), got, *update)
 }
 
 func encode(t *testing.T, w runtime.Weights, tower string, prec runtime.Precision) []byte {
@@ -62,7 +49,7 @@ func encode(t *testing.T, w runtime.Weights, tower string, prec runtime.Precisio
 	}
 	var buf bytes.Buffer
 	var last, total int64
-	opts := &onnx.Options{Metadata: onnx.Metadata(w, g), Progress: func(d, tot int64) { last, total = d, tot }}
+	opts := &onnx.Options{Metadata: export.Metadata(w, g), Progress: func(d, tot int64) { last, total = d, tot }}
 	if err := onnx.Write(&buf, g, opts); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +73,7 @@ func TestChecker(t *testing.T) {
 	dir := t.TempDir()
 	for _, prec := range precisions {
 		sub := filepath.Join(dir, string(prec))
-		if err := onnx.WriteDir(sub, tinyWeights(), prec, nil); err != nil {
+		if err := onnx.Format.WriteDir(sub, tinyWeights(), prec, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

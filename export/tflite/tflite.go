@@ -17,8 +17,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 
 	"github.com/edgeclip/edgeclip/export"
 	"github.com/edgeclip/edgeclip/runtime"
@@ -94,68 +92,14 @@ func Write(w io.Writer, g *export.Graph, opts *Options) error {
 	return nil
 }
 
-// WriteFile writes g to path atomically (temporary file, fsync, rename).
-func WriteFile(path string, g *export.Graph, opts *Options) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("tflite: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = Write(f, g, opts); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("tflite: %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("tflite: %s: %w", path, err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("tflite: %w", err)
-	}
-	return nil
-}
+// Format is TFLite as the shared export drivers see it: Format.WriteDir
+// exports a model as image.tflite and text.tflite, with the model hash,
+// tower and precision in their metadata (export.Metadata). w8a8 files are
+// calibrated on Samples(g, CalibrationSamples).
+var Format = export.Format{Name: "tflite", ImageFile: ImageFile, TextFile: TextFile, Write: write}
 
-// WriteDir exports both towers of w in precision prec into dir as
-// image.tflite and text.tflite, with the model hash, tower and precision in
-// their metadata. progress, when set, gets (file, done, total) callbacks.
-func WriteDir(dir string, w runtime.Weights, prec runtime.Precision, progress func(file string, done, total int64)) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("tflite: %w", err)
-	}
-	for _, tw := range []struct {
-		file  string
-		build func(runtime.Weights, runtime.Precision) (*export.Graph, error)
-	}{{ImageFile, export.Image}, {TextFile, export.Text}} {
-		g, err := tw.build(w, prec)
-		if err != nil {
-			return err
-		}
-		opts := &Options{Metadata: Metadata(w, g)}
-		if progress != nil {
-			file := tw.file
-			opts.Progress = func(done, total int64) { progress(file, done, total) }
-		}
-		if err := WriteFile(filepath.Join(dir, tw.file), g, opts); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Metadata is what WriteDir stores in a model: enough to tell which model
-// file and precision a TFLite file came from.
-func Metadata(w runtime.Weights, g *export.Graph) map[string]string {
-	return map[string]string{
-		"edgeclip.hash":      w.Hash(),
-		"edgeclip.tower":     g.Name,
-		"edgeclip.precision": string(g.Precision),
-	}
+func write(w io.Writer, g *export.Graph, meta map[string]string, progress func(done, total int64)) error {
+	return Write(w, g, &Options{Metadata: meta, Progress: progress})
 }
 
 // Samples returns n deterministic synthetic inputs for g, for calibration:

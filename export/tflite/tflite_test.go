@@ -185,11 +185,11 @@ func TestGolden(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				data, err := Build(g, &Options{Metadata: Metadata(w, g)})
+				data, err := Build(g, &Options{Metadata: export.Metadata(w, g)})
 				if err != nil {
 					t.Fatal(err)
 				}
-				again, err := Build(g, &Options{Metadata: Metadata(w, g)})
+				again, err := Build(g, &Options{Metadata: export.Metadata(w, g)})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -197,22 +197,7 @@ func TestGolden(t *testing.T) {
 					t.Error("two builds of the same graph differ")
 				}
 				got := summary(t, data) + fmt.Sprintf("sha256 %x\n", sha256.Sum256(data))
-				path := filepath.Join("testdata", tw.name+"-"+string(prec)+".golden")
-				if *update {
-					if err := os.MkdirAll("testdata", 0o755); err != nil {
-						t.Fatal(err)
-					}
-					if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-						t.Fatal(err)
-					}
-				}
-				want, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatalf("%v (run with -update)", err)
-				}
-				if got != string(want) {
-					t.Errorf("%s changed (run with -update if intended):\n got:\n%s\nwant:\n%s", path, got, want)
-				}
+				exporttest.Golden(t, filepath.Join("testdata", tw.name+"-"+string(prec)+".golden"), got, *update)
 			})
 		}
 	}
@@ -223,17 +208,10 @@ func TestWriteDir(t *testing.T) {
 	w := exporttest.Random(exporttest.Tiny(arch.QuickGELU), 2, 0.2)
 	dir := filepath.Join(t.TempDir(), "out")
 	var calls int
-	if err := WriteDir(dir, w, runtime.W8, func(string, int64, int64) { calls++ }); err != nil {
+	if err := Format.WriteDir(dir, w, runtime.W8, func(string, int64, int64) { calls++ }); err != nil {
 		t.Fatal(err)
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
+	names := exporttest.DirNames(t, dir)
 	if strings.Join(names, ",") != ImageFile+","+TextFile {
 		t.Errorf("wrote %v, want %s and %s", names, ImageFile, TextFile)
 	}

@@ -4,8 +4,8 @@ package ort
 
 import (
 	"os"
-	"path/filepath"
-	goruntime "runtime"
+
+	"github.com/edgeclip/edgeclip/runtime/cgobackend"
 )
 
 // Config is the backend's set-up beyond runtime.Options. The zero value
@@ -40,29 +40,12 @@ const (
 // the variables above, with the user cache folder
 // (~/.cache/edgeclip/onnx) as the default CacheDir.
 func ConfigFromEnv() Config {
-	c := Config{
+	return Config{
 		Library:     os.Getenv(EnvLibrary),
-		CacheDir:    os.Getenv(EnvCache),
+		CacheDir:    cgobackend.CacheDir(os.Getenv(EnvCache), "onnx"),
 		OptLevel:    os.Getenv(EnvOptLevel),
 		TRTCacheDir: os.Getenv(EnvTRTCache),
 	}
-	switch c.CacheDir {
-	case "off":
-		c.CacheDir = ""
-	case "":
-		if d, err := os.UserCacheDir(); err == nil {
-			c.CacheDir = filepath.Join(d, "edgeclip", "onnx")
-		}
-	}
-	return c
-}
-
-// libArch is the folder name scripts/fetch-ort.sh uses for this machine.
-func libArch() string {
-	if goruntime.GOARCH == "amd64" {
-		return "x64"
-	}
-	return goruntime.GOARCH
 }
 
 // DefaultLibraryPaths lists where the library is looked for when
@@ -72,30 +55,7 @@ func libArch() string {
 // scripts/fetch-ort.sh), and last the bare soname for the dynamic
 // loader's own search (a system install such as JetPack's).
 func DefaultLibraryPaths() []string {
-	const so = "libonnxruntime.so.1"
-	rel := filepath.Join("third_party", "onnxruntime", libArch(), so)
-	var paths []string
-	if exe, err := os.Executable(); err == nil {
-		d := filepath.Dir(exe)
-		paths = append(paths, filepath.Join(d, so), filepath.Join(d, rel), filepath.Join(d, "..", rel))
-	}
-	if wd, err := os.Getwd(); err == nil {
-		for d, i := wd, 0; i < 6; d, i = filepath.Dir(d), i+1 {
-			paths = append(paths, filepath.Join(d, rel))
-		}
-	}
-	return append(paths, so)
+	return cgobackend.LibraryPaths("onnxruntime", "libonnxruntime.so.1")
 }
 
-func findLibrary(c Config) string {
-	if c.Library != "" {
-		return c.Library
-	}
-	paths := DefaultLibraryPaths()
-	for _, p := range paths[:len(paths)-1] {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p
-		}
-	}
-	return paths[len(paths)-1]
-}
+func findLibrary(c Config) string { return cgobackend.FindLibrary(c.Library, DefaultLibraryPaths()) }

@@ -36,6 +36,7 @@ import (
 	ortgo "github.com/yalue/onnxruntime_go"
 
 	"github.com/edgeclip/edgeclip/runtime"
+	"github.com/edgeclip/edgeclip/runtime/cgobackend"
 )
 
 // appendProvider adds the execution provider for device. A provider this
@@ -101,7 +102,7 @@ func (c Config) trtCacheDir(hash string) string {
 	if root == "" || hash == "" {
 		return ""
 	}
-	return filepath.Join(root, safeName(hash), "trt"+TensorRTVersion(), safeName(GPUName("/")))
+	return filepath.Join(root, cgobackend.SafeName(hash), "trt"+TensorRTVersion(), cgobackend.SafeName(GPUName("/")))
 }
 
 // TensorRTVersion is libnvinfer's version number, or "none".

@@ -3,13 +3,9 @@
 package ort
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
-	goruntime "runtime"
 	"strings"
 	"sync"
 
@@ -18,6 +14,7 @@ import (
 	"github.com/edgeclip/edgeclip/export"
 	"github.com/edgeclip/edgeclip/export/onnx"
 	"github.com/edgeclip/edgeclip/runtime"
+	"github.com/edgeclip/edgeclip/runtime/cgobackend"
 )
 
 func init() { runtime.Register(&Backend{}) }
@@ -89,12 +86,9 @@ func Version(c Config) (string, error) {
 // Open exports w's towers to ONNX in the requested precision (or reuses
 // the cached export) and starts an ONNX Runtime session for each.
 func (b *Backend) Open(ctx context.Context, w runtime.Weights, opts runtime.Options) (runtime.Session, error) {
-	prec := opts.Precision
-	if prec == "" {
-		prec = runtime.FP32
-	}
-	if !b.Capabilities().Supports(prec) {
-		return nil, fmt.Errorf("ort: precision %q: %w", prec, runtime.ErrNotSupported)
+	prec, err := cgobackend.Precision(b, opts.Precision)
+	if err != nil {
+		return nil, err
 	}
 	c := b.config()
 	if err := initEnv(findLibrary(c)); err != nil {
@@ -109,8 +103,8 @@ func (b *Backend) Open(ctx context.Context, w runtime.Weights, opts runtime.Opti
 		return nil, err
 	}
 	cfg := w.Config()
-	s := &session{imageSize: cfg.ImageSize, embed: cfg.EmbedDim, contextLen: cfg.ContextLen, vocab: cfg.VocabSize, hasMask: true}
-	dir := c.modelDir(w.Hash(), prec)
+	s := &towers{Dims: cgobackend.Dims{ImageSize: cfg.ImageSize, Embed: cfg.EmbedDim, ContextLen: cfg.ContextLen, Vocab: cfg.VocabSize}, hasMask: true}
+	dir := cgobackend.ModelDir(c.CacheDir, w.Hash(), cacheFormat, prec)
 	for _, t := range []struct {
 		g    *export.Graph
 		file string
@@ -125,7 +119,7 @@ func (b *Backend) Open(ctx context.Context, w runtime.Weights, opts runtime.Opti
 			s.Close()
 			return nil, fmt.Errorf("ort: %w", err)
 		}
-		src, err := source(dir, t.file, w, t.g)
+		src, err := cgobackend.Export("ort", dir, t.file, onnx.Format, w, func() (*export.Graph, error) { return t.g, nil })
 		if err != nil {
 			s.Close()
 			return nil, err
@@ -135,10 +129,10 @@ func (b *Backend) Open(ctx context.Context, w runtime.Weights, opts runtime.Opti
 			s.Close()
 			return nil, err
 		}
-		if src.path != "" {
-			*t.dst, err = ortgo.NewDynamicAdvancedSession(src.path, t.in, []string{t.out}, so)
+		if src.Path != "" {
+			*t.dst, err = ortgo.NewDynamicAdvancedSession(src.Path, t.in, []string{t.out}, so)
 		} else {
-			*t.dst, err = ortgo.NewDynamicAdvancedSessionWithONNXData(src.data, t.in, []string{t.out}, so)
+			*t.dst, err = ortgo.NewDynamicAdvancedSessionWithONNXData(src.Data, t.in, []string{t.out}, so)
 		}
 		so.Destroy()
 		if err != nil {
@@ -146,45 +140,7 @@ func (b *Backend) Open(ctx context.Context, w runtime.Weights, opts runtime.Opti
 			return nil, fmt.Errorf("ort: %s tower: %w", t.g.Name, err)
 		}
 	}
-	return s, nil
-}
-
-// modelDir is where the exports of one model and precision are cached, or
-// "" for in-memory export.
-func (c Config) modelDir(hash string, prec runtime.Precision) string {
-	if c.CacheDir == "" || hash == "" {
-		return ""
-	}
-	return filepath.Join(c.CacheDir, safeName(hash), cacheFormat, string(prec))
-}
-
-type onnxSource struct {
-	path string
-	data []byte
-}
-
-// source returns the cached file, writing it first if missing; on any
-// cache trouble it falls back to an in-memory export with a warning.
-func source(dir, file string, w runtime.Weights, g *export.Graph) (onnxSource, error) {
-	if dir != "" {
-		p := filepath.Join(dir, file)
-		if _, err := os.Stat(p); err == nil {
-			return onnxSource{path: p}, nil
-		}
-		err := os.MkdirAll(dir, 0o755)
-		if err == nil {
-			err = onnx.WriteFile(p, g, &onnx.Options{Metadata: onnx.Metadata(w, g)})
-		}
-		if err == nil {
-			return onnxSource{path: p}, nil
-		}
-		slog.Warn("ort: cannot cache the ONNX export, exporting in memory", "dir", dir, "err", err)
-	}
-	var buf bytes.Buffer
-	if err := onnx.Write(&buf, g, &onnx.Options{Metadata: onnx.Metadata(w, g)}); err != nil {
-		return onnxSource{}, err
-	}
-	return onnxSource{data: buf.Bytes()}, nil
+	return cgobackend.NewSession("ort", s.Dims, s), nil
 }
 
 func (c Config) sessionOptions(opts runtime.Options, hash string) (*ortgo.SessionOptions, error) {
@@ -192,10 +148,7 @@ func (c Config) sessionOptions(opts runtime.Options, hash string) (*ortgo.Sessio
 	if err != nil {
 		return nil, fmt.Errorf("ort: session options: %w", err)
 	}
-	threads := opts.Threads
-	if threads <= 0 {
-		threads = goruntime.GOMAXPROCS(0)
-	}
+	threads := cgobackend.Threads(opts)
 	level, err := optLevel(c.OptLevel)
 	if err == nil {
 		err = so.SetGraphOptimizationLevel(level)
@@ -228,19 +181,4 @@ func optLevel(s string) (ortgo.GraphOptimizationLevel, error) {
 		return ortgo.GraphOptimizationLevelDisableAll, nil
 	}
 	return 0, fmt.Errorf("ort: optimisation level %q (want disable, basic, extended or all)", s)
-}
-
-// safeName keeps letters, digits, '.', '-' and '_' of s for a path element.
-func safeName(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_'
-		if !ok {
-			b[i] = '_'
-		}
-	}
-	if len(b) == 0 || string(b) == "." || string(b) == ".." {
-		return "_"
-	}
-	return string(b)
 }

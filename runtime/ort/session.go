@@ -8,35 +8,26 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
-	"sync"
 
 	ortgo "github.com/yalue/onnxruntime_go"
 
 	"github.com/edgeclip/edgeclip/export"
 	"github.com/edgeclip/edgeclip/export/onnx"
 	"github.com/edgeclip/edgeclip/runtime"
+	"github.com/edgeclip/edgeclip/runtime/cgobackend"
 )
 
-// session holds one ONNX Runtime session per tower. Calls are serialised:
-// each already uses every intra-op thread, and the text buffers are shared.
-type session struct {
-	mu          sync.Mutex
+// towers holds one ONNX Runtime session per tower, behind a
+// cgobackend.Session that serialises calls: each already uses every
+// intra-op thread, and the text buffers are shared.
+type towers struct {
 	image, text *ortgo.DynamicAdvancedSession
-	imageSize   int
-	embed       int
-	contextLen  int // 0: unknown (foreign files)
-	vocab       int // 0: unknown
-	hasMask     bool
-	ids, mask   []int64
-	closed      bool
+	cgobackend.Dims
+	hasMask   bool
+	ids, mask []int64
 }
 
-var errClosed = fmt.Errorf("ort: session closed")
-
-func (s *session) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
+func (s *towers) Close() error {
 	var errs []error
 	for _, p := range []**ortgo.DynamicAdvancedSession{&s.image, &s.text} {
 		if *p != nil {
@@ -52,19 +43,8 @@ func (s *session) Close() error {
 	return nil
 }
 
-func (s *session) EncodeImages(ctx context.Context, pixels []float32, n int, out []float32) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return errClosed
-	}
-	size, e := s.imageSize, s.embed
-	if n < 0 || len(pixels) != n*3*size*size {
-		return fmt.Errorf("ort: EncodeImages: %d pixels for %d images of 3×%d×%d", len(pixels), n, size, size)
-	}
-	if len(out) != n*e {
-		return fmt.Errorf("ort: EncodeImages: output length %d, want %d", len(out), n*e)
-	}
+func (s *towers) EncodeImages(ctx context.Context, pixels []float32, n int, out []float32) error {
+	size, e := s.ImageSize, s.Embed
 	if n == 0 {
 		return nil
 	}
@@ -89,26 +69,8 @@ func (s *session) EncodeImages(ctx context.Context, pixels []float32, n int, out
 	return nil
 }
 
-func (s *session) EncodeTexts(ctx context.Context, ids [][]int32, out []float32) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return errClosed
-	}
-	e := s.embed
-	if len(out) != len(ids)*e {
-		return fmt.Errorf("ort: EncodeTexts: output length %d, want %d", len(out), len(ids)*e)
-	}
-	for i, seq := range ids {
-		if len(seq) == 0 || (s.contextLen > 0 && len(seq) > s.contextLen) {
-			return fmt.Errorf("ort: EncodeTexts: text %d has %d tokens, want 1..%d", i, len(seq), s.contextLen)
-		}
-		for j, id := range seq {
-			if id < 0 || (s.vocab > 0 && int(id) >= s.vocab) {
-				return fmt.Errorf("ort: EncodeTexts: text %d token %d: id %d outside vocabulary of %d", i, j, id, s.vocab)
-			}
-		}
-	}
+func (s *towers) EncodeTexts(ctx context.Context, ids [][]int32, out []float32) error {
+	e := s.Embed
 	if len(ids) == 0 {
 		return nil
 	}
@@ -179,7 +141,7 @@ func (b *Backend) OpenDir(ctx context.Context, dir string, opts runtime.Options)
 	if opts.Precision != "" && opts.Precision != runtime.FP32 {
 		return nil, fmt.Errorf("ort: %s: precision %q of a prebuilt ONNX pair is fixed by its files: %w", dir, opts.Precision, runtime.ErrNotSupported)
 	}
-	s := &session{}
+	s := &towers{}
 	imgPath, txtPath := filepath.Join(dir, onnx.ImageFile), filepath.Join(dir, onnx.TextFile)
 	ins, outs, err := ortgo.GetInputOutputInfo(imgPath)
 	if err != nil {
@@ -191,14 +153,14 @@ func (b *Backend) OpenDir(ctx context.Context, dir string, opts runtime.Options)
 		px.Dimensions[2] <= 0 || px.Dimensions[2] != px.Dimensions[3] || emb.Dimensions[1] <= 0 {
 		return nil, fmt.Errorf("ort: %s: want input %s [batch, 3, S, S] and output %s [batch, E]", imgPath, export.PixelValues, export.ImageEmbeds)
 	}
-	s.imageSize, s.embed = int(px.Dimensions[2]), int(emb.Dimensions[1])
+	s.ImageSize, s.Embed = int(px.Dimensions[2]), int(emb.Dimensions[1])
 	tins, touts, err := ortgo.GetInputOutputInfo(txtPath)
 	if err != nil {
 		return nil, fmt.Errorf("ort: %s: %w", txtPath, err)
 	}
 	temb, tids := find(touts, export.TextEmbeds), find(tins, export.InputIDs)
-	if tids == nil || tids.DataType != ortgo.TensorElementDataTypeInt64 || temb == nil || len(temb.Dimensions) != 2 || temb.Dimensions[1] != int64(s.embed) {
-		return nil, fmt.Errorf("ort: %s: want int64 input %s and output %s [batch, %d]", txtPath, export.InputIDs, export.TextEmbeds, s.embed)
+	if tids == nil || tids.DataType != ortgo.TensorElementDataTypeInt64 || temb == nil || len(temb.Dimensions) != 2 || temb.Dimensions[1] != int64(s.Embed) {
+		return nil, fmt.Errorf("ort: %s: want int64 input %s and output %s [batch, %d]", txtPath, export.InputIDs, export.TextEmbeds, s.Embed)
 	}
 	s.hasMask = find(tins, export.AttentionMask) != nil
 	textIn := []string{export.InputIDs}
@@ -223,7 +185,7 @@ func (b *Backend) OpenDir(ctx context.Context, dir string, opts runtime.Options)
 			return nil, fmt.Errorf("ort: %s: %w", t.path, err)
 		}
 	}
-	return s, nil
+	return cgobackend.NewSession("ort", s.Dims, s), nil
 }
 
 func find(infos []ortgo.InputOutputInfo, name string) *ortgo.InputOutputInfo {

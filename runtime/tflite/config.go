@@ -4,9 +4,9 @@ package tflite
 
 import (
 	"os"
-	"path/filepath"
-	goruntime "runtime"
 	"strings"
+
+	"github.com/edgeclip/edgeclip/runtime/cgobackend"
 )
 
 // Config is the backend's set-up beyond runtime.Options. The zero value
@@ -40,29 +40,12 @@ const (
 // the variables above, with the user cache folder
 // (~/.cache/edgeclip/tflite) as the default CacheDir.
 func ConfigFromEnv() Config {
-	c := Config{
+	return Config{
 		Library:    os.Getenv(EnvLibrary),
 		GPULibrary: os.Getenv(EnvGPULibrary),
-		CacheDir:   os.Getenv(EnvCache),
+		CacheDir:   cgobackend.CacheDir(os.Getenv(EnvCache), "tflite"),
 		NoXNNPACK:  strings.EqualFold(os.Getenv(EnvXNNPACK), "off"),
 	}
-	switch c.CacheDir {
-	case "off":
-		c.CacheDir = ""
-	case "":
-		if d, err := os.UserCacheDir(); err == nil {
-			c.CacheDir = filepath.Join(d, "edgeclip", "tflite")
-		}
-	}
-	return c
-}
-
-// libArch is the folder name scripts/fetch-tflite.sh uses for this machine.
-func libArch() string {
-	if goruntime.GOARCH == "amd64" {
-		return "x64"
-	}
-	return goruntime.GOARCH
 }
 
 const (
@@ -76,33 +59,9 @@ const (
 // working directory and its parents (a source checkout after
 // scripts/fetch-tflite.sh), and last the bare name for the dynamic
 // loader's own search (a system install, such as a board vendor's build).
-func DefaultLibraryPaths() []string {
-	rel := filepath.Join("third_party", "tflite", libArch(), soName)
-	var paths []string
-	if exe, err := os.Executable(); err == nil {
-		d := filepath.Dir(exe)
-		paths = append(paths, filepath.Join(d, soName), filepath.Join(d, rel), filepath.Join(d, "..", rel))
-	}
-	if wd, err := os.Getwd(); err == nil {
-		for d, i := wd, 0; i < 6; d, i = filepath.Dir(d), i+1 {
-			paths = append(paths, filepath.Join(d, rel))
-		}
-	}
-	return append(paths, soName)
-}
+func DefaultLibraryPaths() []string { return cgobackend.LibraryPaths("tflite", soName) }
 
-func findLibrary(c Config) string {
-	if c.Library != "" {
-		return c.Library
-	}
-	paths := DefaultLibraryPaths()
-	for _, p := range paths[:len(paths)-1] {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p
-		}
-	}
-	return paths[len(paths)-1]
-}
+func findLibrary(c Config) string { return cgobackend.FindLibrary(c.Library, DefaultLibraryPaths()) }
 
 func (c Config) gpuLibrary() string {
 	if c.GPULibrary != "" {

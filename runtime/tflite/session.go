@@ -6,29 +6,23 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"unsafe"
+
+	"github.com/edgeclip/edgeclip/runtime/cgobackend"
 )
 
-// session holds one interpreter per tower. TFLite interpreters are not
-// safe for concurrent use, so calls are serialised; each already uses the
-// configured threads.
-type session struct {
-	mu          sync.Mutex
+// towers holds one interpreter per tower, behind a cgobackend.Session:
+// TFLite interpreters are not safe for concurrent use, so calls are
+// serialised; each already uses the configured threads.
+type towers struct {
 	image, text *interpreter
-	embed       int
-	imageSize   int
-	contextLen  int
-	vocab       int
-	ids, mask   []int32
-	closed      bool
+	cgobackend.Dims
+	ids, mask []int32
 }
 
-var errClosed = fmt.Errorf("tflite: session closed")
-
 // check holds the interpreters to the shapes the exporter writes.
-func (s *session) check() error {
-	S, C, E := s.imageSize, s.contextLen, s.embed
+func (s *towers) check() error {
+	S, C, E := s.ImageSize, s.ContextLen, s.Embed
 	want := []struct {
 		it   *interpreter
 		file string
@@ -55,10 +49,7 @@ func (s *session) check() error {
 	return nil
 }
 
-func (s *session) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
+func (s *towers) Close() error {
 	for _, p := range []**interpreter{&s.image, &s.text} {
 		if *p != nil {
 			(*p).close()
@@ -68,19 +59,8 @@ func (s *session) Close() error {
 	return nil
 }
 
-func (s *session) EncodeImages(ctx context.Context, pixels []float32, n int, out []float32) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return errClosed
-	}
-	size, e := s.imageSize, s.embed
-	if n < 0 || len(pixels) != n*3*size*size {
-		return fmt.Errorf("tflite: EncodeImages: %d pixels for %d images of 3×%d×%d", len(pixels), n, size, size)
-	}
-	if len(out) != n*e {
-		return fmt.Errorf("tflite: EncodeImages: output length %d, want %d", len(out), n*e)
-	}
+func (s *towers) EncodeImages(ctx context.Context, pixels []float32, n int, out []float32) error {
+	size, e := s.ImageSize, s.Embed
 	px := 3 * size * size
 	for i := range n {
 		if err := ctx.Err(); err != nil {
@@ -94,26 +74,8 @@ func (s *session) EncodeImages(ctx context.Context, pixels []float32, n int, out
 	return nil
 }
 
-func (s *session) EncodeTexts(ctx context.Context, ids [][]int32, out []float32) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return errClosed
-	}
-	e, C := s.embed, s.contextLen
-	if len(out) != len(ids)*e {
-		return fmt.Errorf("tflite: EncodeTexts: output length %d, want %d", len(out), len(ids)*e)
-	}
-	for i, seq := range ids {
-		if len(seq) == 0 || len(seq) > C {
-			return fmt.Errorf("tflite: EncodeTexts: text %d has %d tokens, want 1..%d", i, len(seq), C)
-		}
-		for j, id := range seq {
-			if id < 0 || int(id) >= s.vocab {
-				return fmt.Errorf("tflite: EncodeTexts: text %d token %d: id %d outside vocabulary of %d", i, j, id, s.vocab)
-			}
-		}
-	}
+func (s *towers) EncodeTexts(ctx context.Context, ids [][]int32, out []float32) error {
+	e, C := s.Embed, s.ContextLen
 	for i, seq := range ids {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("tflite: %w", err)

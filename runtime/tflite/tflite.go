@@ -3,19 +3,16 @@
 package tflite
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
-	goruntime "runtime"
 	"slices"
 	"strings"
 
 	"github.com/edgeclip/edgeclip/export"
 	tfl "github.com/edgeclip/edgeclip/export/tflite"
 	"github.com/edgeclip/edgeclip/runtime"
+	"github.com/edgeclip/edgeclip/runtime/cgobackend"
 )
 
 func init() { runtime.Register(&Backend{}) }
@@ -66,12 +63,9 @@ func Version(c Config) (string, error) {
 // Open exports w's towers to TFLite in the requested precision (or reuses
 // the cached export) and starts an interpreter for each.
 func (b *Backend) Open(ctx context.Context, w runtime.Weights, opts runtime.Options) (runtime.Session, error) {
-	prec := opts.Precision
-	if prec == "" {
-		prec = runtime.FP32
-	}
-	if !b.Capabilities().Supports(prec) {
-		return nil, fmt.Errorf("tflite: precision %q: %w", prec, runtime.ErrNotSupported)
+	prec, err := cgobackend.Precision(b, opts.Precision)
+	if err != nil {
+		return nil, err
 	}
 	dev := strings.ToLower(opts.Device)
 	if dev == "" {
@@ -90,13 +84,10 @@ func (b *Backend) Open(ctx context.Context, w runtime.Weights, opts runtime.Opti
 		slog.Warn("tflite: GPU delegate unavailable in this TFLite build, running on CPU", "library", lib.path)
 		useGPU = false
 	}
-	threads := opts.Threads
-	if threads <= 0 {
-		threads = goruntime.GOMAXPROCS(0)
-	}
+	threads := cgobackend.Threads(opts)
 	cfg := w.Config()
-	s := &session{embed: cfg.EmbedDim, imageSize: cfg.ImageSize, contextLen: cfg.ContextLen, vocab: cfg.VocabSize}
-	dir := c.modelDir(w.Hash(), prec)
+	s := &towers{Dims: cgobackend.Dims{ImageSize: cfg.ImageSize, Embed: cfg.EmbedDim, ContextLen: cfg.ContextLen, Vocab: cfg.VocabSize}}
+	dir := cgobackend.ModelDir(c.CacheDir, w.Hash(), cacheFormat, prec)
 	for _, t := range []struct {
 		build func(runtime.Weights, runtime.Precision) (*export.Graph, error)
 		file  string
@@ -106,12 +97,12 @@ func (b *Backend) Open(ctx context.Context, w runtime.Weights, opts runtime.Opti
 			s.Close()
 			return nil, fmt.Errorf("tflite: %w", err)
 		}
-		path, data, err := source(dir, t.file, w, prec, t.build)
+		src, err := cgobackend.Export("tflite", dir, t.file, tfl.Format, w, func() (*export.Graph, error) { return t.build(w, prec) })
 		if err != nil {
 			s.Close()
 			return nil, err
 		}
-		it, err := lib.newInterpreter(path, data, threads, !c.NoXNNPACK, useGPU)
+		it, err := lib.newInterpreter(src.Path, src.Data, threads, !c.NoXNNPACK, useGPU)
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("tflite: %s: %w", t.file, err)
@@ -125,63 +116,5 @@ func (b *Backend) Open(ctx context.Context, w runtime.Weights, opts runtime.Opti
 		s.Close()
 		return nil, err
 	}
-	return s, nil
-}
-
-// modelDir is where the exports of one model and precision are cached, or
-// "" for in-memory export.
-func (c Config) modelDir(hash string, prec runtime.Precision) string {
-	if c.CacheDir == "" || hash == "" {
-		return ""
-	}
-	return filepath.Join(c.CacheDir, safeName(hash), cacheFormat, string(prec))
-}
-
-// source returns the cached file's path, writing it first if missing, or
-// the exported bytes when there is no cache; on cache trouble it falls
-// back to an in-memory export with a warning.
-func source(dir, file string, w runtime.Weights, prec runtime.Precision,
-	build func(runtime.Weights, runtime.Precision) (*export.Graph, error)) (string, []byte, error) {
-	var p string
-	if dir != "" {
-		p = filepath.Join(dir, file)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil, nil
-		}
-	}
-	g, err := build(w, prec)
-	if err != nil {
-		return "", nil, err
-	}
-	opts := &tfl.Options{Metadata: tfl.Metadata(w, g)}
-	if dir != "" {
-		err := os.MkdirAll(dir, 0o755)
-		if err == nil {
-			err = tfl.WriteFile(p, g, opts)
-		}
-		if err == nil {
-			return p, nil, nil
-		}
-		slog.Warn("tflite: cannot cache the TFLite export, exporting in memory", "dir", dir, "err", err)
-	}
-	var buf bytes.Buffer
-	if err := tfl.Write(&buf, g, opts); err != nil {
-		return "", nil, err
-	}
-	return "", buf.Bytes(), nil
-}
-
-// safeName keeps letters, digits, '.', '-' and '_' of s for a path element.
-func safeName(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_'
-		if !ok {
-			b[i] = '_'
-		}
-	}
-	if len(b) == 0 || string(b) == "." || string(b) == ".." {
-		return "_"
-	}
-	return string(b)
+	return cgobackend.NewSession("tflite", s.Dims, s), nil
 }
