@@ -39,6 +39,12 @@ type Client struct {
 	wg     sync.WaitGroup
 	closed atomic.Bool
 
+	// pubMu orders the retained publishes (on connect, SetStatus, the status
+	// repair) before Close's "stopped": holders check closed and publish
+	// nothing once it is set.
+	pubMu  sync.Mutex
+	repair chan struct{} // asks statusRepairer to republish "online" (coalesced)
+
 	mu        sync.Mutex
 	connected bool
 	up        chan struct{}     // closed while connected
@@ -101,6 +107,7 @@ func New(h Handler, opts *Options) (*Client, error) {
 		t:      topics{prefix: o.Prefix, root: o.Root},
 		work:   make(chan job, o.QueueLen),
 		busyq:  make(chan message, 64),
+		repair: make(chan struct{}, 1),
 		sendq:  make(chan message, 256),
 		outbox: ob, dedup: newDedup(o.DedupSize, 8<<20),
 		tk:       &takeoverDetector{opts: o.Takeover, clientID: o.ClientID},
@@ -175,6 +182,7 @@ func (c *Client) Start() error {
 	}
 	c.wg.Go(c.busyReplier)
 	c.wg.Go(c.sender)
+	c.wg.Go(c.statusRepairer)
 	c.pc.Connect() // with ConnectRetry the token only completes once connected
 	return nil
 }
@@ -208,8 +216,17 @@ func (c *Client) Close() error {
 	}
 	stopped := Status{State: "stopped", Device: c.opts.DeviceID, Time: time.Now().UTC()}
 	var err error
-	if c.Connected() {
-		tok := c.pc.Publish(c.t.status(), 1, true, mustJSON(stopped))
+	// Every retained publish that took pubMu before us is queued ahead of
+	// "stopped"; later ones see closed and send nothing, so "stopped" stays.
+	// The connection may be up while onConnect has not finished yet, hence
+	// paho's view rather than Connected.
+	c.pubMu.Lock()
+	var tok paho.Token
+	if c.pc.IsConnectionOpen() {
+		tok = c.pc.Publish(c.t.status(), 1, true, mustJSON(stopped))
+	}
+	c.pubMu.Unlock()
+	if tok != nil {
 		if !tok.WaitTimeout(min(2*time.Second, c.opts.PublishTimeout)) {
 			err = fmt.Errorf("mqtt: %s: publishing stopped status: timed out", c.opts.Broker)
 		} else if tok.Error() != nil {
@@ -237,15 +254,19 @@ func (c *Client) onConnect(pc paho.Client) {
 		c.log.Error("mqtt: subscribe failed", "err", tok.Error())
 		return
 	}
-	c.mu.Lock()
-	pending := make(map[string][]byte, len(c.retained))
-	for t, p := range c.retained {
-		pending[t] = p
+	c.pubMu.Lock()
+	if !c.closed.Load() {
+		c.mu.Lock()
+		pending := make(map[string][]byte, len(c.retained))
+		for t, p := range c.retained {
+			pending[t] = p
+		}
+		c.mu.Unlock()
+		for t, p := range pending {
+			pc.Publish(t, 1, true, p) // latest wins; a loss is repaired on the next connect
+		}
 	}
-	c.mu.Unlock()
-	for t, p := range pending {
-		pc.Publish(t, 1, true, p) // latest wins; a loss is repaired on the next connect
-	}
+	c.pubMu.Unlock()
 	if c.opts.HomeAssistant != nil {
 		c.wg.Go(c.publishDiscovery)
 	}
@@ -262,6 +283,10 @@ func (c *Client) onConnect(pc paho.Client) {
 func (c *Client) setDisconnected() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.setDisconnectedLocked()
+}
+
+func (c *Client) setDisconnectedLocked() {
 	if c.connected {
 		c.connected = false
 		close(c.lost)
@@ -269,24 +294,57 @@ func (c *Client) setDisconnected() {
 	}
 }
 
-// checkOwnStatus republishes "online" when the broker shows this device as
-// offline while it is connected: a broker may publish the will of the old
-// connection after the new one is up (seen with mochi).
+// checkOwnStatus asks for "online" to be republished when the broker shows
+// this device as offline: a broker may publish the will of the old
+// connection after the new one is up (mochi does when the new connection
+// takes the session over before it noticed the old one die). The message
+// came over a live connection, so it is repaired even while onConnect is
+// still running: the will can land after onConnect's own "online".
 func (c *Client) checkOwnStatus(p []byte) {
 	var st struct {
 		State string `json:"state"`
 	}
-	if json.Unmarshal(p, &st) != nil || st.State == "online" || c.closed.Load() || !c.Connected() {
+	if json.Unmarshal(p, &st) != nil || st.State == "online" || c.closed.Load() {
 		return
 	}
-	c.mu.Lock()
-	online := c.retained[c.t.status()]
-	c.mu.Unlock()
-	go c.pc.Publish(c.t.status(), 1, true, online) // not on paho's goroutine
+	select { // never block paho's goroutine; one pending repair is enough
+	case c.repair <- struct{}{}:
+	default:
+	}
 }
 
-func (c *Client) onConnectionLost(_ paho.Client, err error) {
-	c.setDisconnected()
+// statusRepairer republishes the retained "online" status on request, off
+// paho's goroutine (a Publish there can stall the client).
+func (c *Client) statusRepairer() {
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.repair:
+		}
+		c.pubMu.Lock()
+		if !c.closed.Load() {
+			c.mu.Lock()
+			online := c.retained[c.t.status()]
+			c.mu.Unlock()
+			c.pc.Publish(c.t.status(), 1, true, online) // a loss is repaired on the next connect
+		}
+		c.pubMu.Unlock()
+	}
+}
+
+func (c *Client) onConnectionLost(pc paho.Client, err error) {
+	// paho runs this on a goroutine of its own, started together with the
+	// reconnect; under load it can run after that reconnect and onConnect
+	// have finished, and marking the new connection down would stop the
+	// status repair and Close's "stopped". The reconnecting handler has
+	// already marked the lost connection down, so only act while paho still
+	// reports no connection.
+	c.mu.Lock()
+	if !pc.IsConnectionOpen() {
+		c.setDisconnectedLocked()
+	}
+	c.mu.Unlock()
 	c.n.connectionLosts.Add(1)
 	c.log.Warn("mqtt: connection lost", "broker", c.opts.Broker, "err", err)
 	if rep, loop := c.tk.lost(time.Now(), err); loop {
@@ -325,18 +383,22 @@ func (c *Client) SetAlertState(name string, on bool) error {
 }
 
 func (c *Client) setRetained(topic string, p []byte) error {
+	c.pubMu.Lock()
 	c.mu.Lock()
 	if len(p) == 0 {
 		delete(c.retained, topic)
 	} else {
 		c.retained[topic] = p
 	}
-	connected := c.connected
 	c.mu.Unlock()
-	if !connected {
-		return nil // sent on connect
+	// paho's view, not Connected: onConnect may have taken its copy of
+	// c.retained already without having marked the client connected yet.
+	if !c.pc.IsConnectionOpen() || c.closed.Load() {
+		c.pubMu.Unlock()
+		return nil // sent on connect; nothing goes out after "stopped"
 	}
 	tok := c.pc.Publish(topic, 1, true, p)
+	c.pubMu.Unlock()
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {

@@ -1,6 +1,7 @@
 package mqtt_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -162,27 +163,74 @@ func TestRedeliveredQueryAnsweredOnce(t *testing.T) {
 
 // TestStatusAndLastWill: the retained status is online, the broker publishes
 // the will when the connection dies, the client comes back online, and a
-// clean stop leaves "stopped".
+// clean stop leaves "stopped". The proxy keeps the client out until the
+// will is seen: a client that comes back before the broker noticed the loss
+// takes its session over, and then mochi may publish the will late or not
+// at all (TestStaleOfflineRepaired covers the late will).
 func TestStatusAndLastWill(t *testing.T) {
 	for _, bk := range brokerKinds {
 		t.Run(bk.name, func(t *testing.T) {
 			url := bk.start(t)
 			px := newProxy(t, strings.TrimPrefix(url, "tcp://"))
-			c := startClient(t, px.URL(), &mqtttest.Handler{}, func(o *mqtt.Options) { o.KeepAlive = 2 * time.Second })
+			// Subscribed before the client starts, the watcher gets the first
+			// "online" once, forwarded, rather than possibly twice (retained
+			// and forwarded) with the second copy arriving late.
 			p := newProbe(t, url, "watcher", true, "edgeclip/cam1/status")
+			c := startClient(t, px.URL(), &mqtttest.Handler{}, func(o *mqtt.Options) { o.KeepAlive = 2 * time.Second })
 			st := decode[mqtt.Status](t, p.nextOn("edgeclip/cam1/status", wait).Payload())
 			want := mqtt.Status{State: "online", Device: "cam1", Version: "v0.1.0", Model: "clip-vit-b32", ModelHash: "sha256:abc", Backend: "native"}
 			if diff := cmp.Diff(want, st); diff != "" {
 				t.Fatalf("retained status (-want +got):\n%s", diff)
 			}
-			px.cut()
+			px.down()
 			waitState(t, p, "offline") // the will
-			waitState(t, p, "online")  // back
-			time.Sleep(200 * time.Millisecond)
+			px.up()
+			waitState(t, p, "online") // back
+			// The broker retains a message before it forwards it, and no will
+			// is pending any more: the retained status is the "online" just seen.
 			mid := newProbe(t, url, "mid", true, "edgeclip/cam1/status")
 			if st := decode[mqtt.Status](t, mid.nextOn("edgeclip/cam1/status", wait).Payload()); st.State != "online" {
 				t.Fatalf("retained state after reconnecting is %q, want online", st.State)
 			}
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+			late := newProbe(t, url, "late", true, "edgeclip/cam1/status")
+			m := late.nextOn("edgeclip/cam1/status", wait)
+			if st := decode[mqtt.Status](t, m.Payload()); st.State != "stopped" || !m.Retained() {
+				t.Fatalf("after Close: state %q retained %v, want retained stopped", st.State, m.Retained())
+			}
+		})
+	}
+}
+
+// TestStaleOfflineRepaired: an "offline" that lands after the client is up
+// (a broker publishing the will of the previous connection late) is
+// replaced by "online", and a repair never lands after Close's "stopped".
+func TestStaleOfflineRepaired(t *testing.T) {
+	stale, err := json.Marshal(mqtt.Status{State: "offline", Device: "cam1"}) // the will's payload
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bk := range brokerKinds {
+		t.Run(bk.name, func(t *testing.T) {
+			url := bk.start(t)
+			p := newProbe(t, url, "watcher", true, "edgeclip/cam1/status") // sees the first "online" once
+			c := startClient(t, url, &mqtttest.Handler{}, nil)
+			waitState(t, p, "online")
+			broker := newProbe(t, url, "late-will", true)
+			broker.publishRetained("edgeclip/cam1/status", stale)
+			// The only "online" still to come is the repair. Messages from two
+			// publishers carry no order, so the stale "offline" may reach the
+			// watcher before or after it; the retained one is the repair.
+			waitState(t, p, "online")
+			mid := newProbe(t, url, "mid", true, "edgeclip/cam1/status")
+			if st := decode[mqtt.Status](t, mid.nextOn("edgeclip/cam1/status", wait).Payload()); st.State != "online" {
+				t.Fatalf("retained state after the repair is %q, want online", st.State)
+			}
+			// A second stale offline races Close: whether or not the client
+			// repairs it, "stopped" must be what stays.
+			broker.publishRetained("edgeclip/cam1/status", stale)
 			if err := c.Close(); err != nil {
 				t.Fatal(err)
 			}

@@ -164,6 +164,7 @@ type proxy struct {
 	target string
 	mu     sync.Mutex
 	conns  []net.Conn
+	isDown bool // connections are refused (closed at once)
 }
 
 func newProxy(t testing.TB, target string) *proxy {
@@ -184,6 +185,12 @@ func newProxy(t testing.TB, target string) *proxy {
 				continue
 			}
 			p.mu.Lock()
+			if p.isDown {
+				p.mu.Unlock()
+				c.Close()
+				u.Close()
+				continue
+			}
 			p.conns = append(p.conns, c, u)
 			p.mu.Unlock()
 			go func() { io.Copy(u, c); u.Close() }()
@@ -199,8 +206,38 @@ func (p *proxy) URL() string { return "tcp://" + p.ln.Addr().String() }
 func (p *proxy) cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.cutLocked()
+}
+
+func (p *proxy) cutLocked() {
 	for _, c := range p.conns {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+// down cuts every connection and refuses new ones until up, the way a
+// network outage would: the broker sees the connection die before the
+// client can come back.
+func (p *proxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.isDown = true
+	p.cutLocked()
+}
+
+func (p *proxy) up() {
+	p.mu.Lock()
+	p.isDown = false
+	p.mu.Unlock()
+}
+
+// publishRetained publishes a retained message with QoS 1; when it returns
+// the broker has acknowledged it.
+func (p *probe) publishRetained(topic string, payload []byte) {
+	p.t.Helper()
+	tok := p.pc.Publish(topic, 1, true, payload)
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		p.t.Fatalf("publish %s: %v", topic, tok.Error())
+	}
 }
