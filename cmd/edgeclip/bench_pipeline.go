@@ -69,7 +69,9 @@ func (p daemonPipeline) Measure(ctx context.Context, t bench.PipelineTarget, d t
 	}
 	st := pl.Stats()
 	res.Frames = int(st.Encoded)
-	res.Dropped = int(capt.Stats().Frames) - int(st.Encoded)
+	// The capture counts a frame after handing it over, so one handed over
+	// as the run stops can reach the encoder uncounted: never below zero.
+	res.Dropped = max(0, int(capt.Stats().Frames)-int(st.Encoded))
 	if res.WallS > 0 {
 		res.FPS = float64(res.Frames) / res.WallS
 	}
