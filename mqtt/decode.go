@@ -138,6 +138,8 @@ type queryWire struct {
 	MinScore   *float64 `json:"min_score"`
 	Thumbnails bool     `json:"thumbnails"`
 	ReplyTo    string   `json:"reply_to"`
+	Negatives  []string `json:"negatives"`
+	NoContrast bool     `json:"no_contrast"`
 }
 
 // DecodeQuery decodes and validates a query payload. now bounds until. Every
@@ -185,6 +187,13 @@ func DecodeQuery(payload []byte, lim Limits, now time.Time) (QueryRequest, error
 	if selectors != 1 {
 		return QueryRequest{}, badField("text", "want exactly one of text, image_seq and labels, got %d", selectors)
 	}
+	if err := checkNegatives("negatives", w.Negatives, lim); err != nil {
+		return QueryRequest{}, err
+	}
+	if (len(w.Negatives) > 0 || w.NoContrast) && w.Labels != nil {
+		return QueryRequest{}, badField("negatives", "labels queries take no negatives or no_contrast")
+	}
+	q.Negatives, q.NoContrast = w.Negatives, w.NoContrast
 	if w.TopK != nil {
 		if *w.TopK < 1 || *w.TopK > lim.MaxTopK {
 			return QueryRequest{}, badField("top_k", "must be between 1 and %d, got %d", lim.MaxTopK, *w.TopK)
@@ -315,6 +324,22 @@ func CheckAlert(a AlertSpec, lim Limits) error {
 	}
 	if a.CooldownMS < 0 || a.CooldownMS > maxAlertDuration.Milliseconds() {
 		return badField("alert.cooldown_ms", "must be between 0 and %d", maxAlertDuration.Milliseconds())
+	}
+	return checkNegatives("alert.negatives", a.Negatives, lim)
+}
+
+// MaxNegatives bounds the negative prompts of one query or alert: each is
+// a text encode and a dot product per scored frame.
+const MaxNegatives = 16
+
+func checkNegatives(field string, negs []string, lim Limits) error {
+	if len(negs) > MaxNegatives {
+		return badField(field, "at most %d, got %d", MaxNegatives, len(negs))
+	}
+	for i, n := range negs {
+		if err := checkText(fmt.Sprintf("%s[%d]", field, i), n, lim.MaxText); err != nil {
+			return err
+		}
 	}
 	return nil
 }

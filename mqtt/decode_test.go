@@ -26,6 +26,10 @@ func TestDecodeQueryValid(t *testing.T) {
 				return q.Since.Equal(time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)) && *q.MinScore == 0.25 && q.Thumbnails && q.ReplyTo == "app/replies/1"
 			}},
 		{"whitespace around", " \n{\"id\":\"q\",\"text\":\"x\"}\n ", func(q QueryRequest) bool { return q.ID == "q" }},
+		{"negatives and no contrast", `{"id":"q4","text":"a red car","negatives":["a red bus"],"no_contrast":true}`,
+			func(q QueryRequest) bool {
+				return len(q.Negatives) == 1 && q.Negatives[0] == "a red bus" && q.NoContrast
+			}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -66,6 +70,9 @@ func TestDecodeQueryErrors(t *testing.T) {
 		{"image_seq zero", `{"id":"q","image_seq":0}`, CodeBadRequest, "image_seq"},
 		{"image_seq negative", `{"id":"q","image_seq":-1}`, CodeBadRequest, "image_seq"},
 		{"labels empty", `{"id":"q","labels":[]}`, CodeBadRequest, "labels"},
+		{"too many negatives", `{"id":"q","text":"x","negatives":["1","2","3","4","5","6","7","8","9","10","11","12","13","14","15","16","17"]}`, CodeBadRequest, "negatives"},
+		{"empty negative", `{"id":"q","text":"x","negatives":[" "]}`, CodeBadRequest, "negatives[0]"},
+		{"negatives on labels", `{"id":"q","labels":["a"],"negatives":["b"]}`, CodeBadRequest, "negatives"},
 		{"labels too many", `{"id":"q","labels":[` + strings.Repeat(`"a",`, 64) + `"a"]}`, CodeBadRequest, "labels"},
 		{"label blank", `{"id":"q","labels":["a",""]}`, CodeBadRequest, "labels[1]"},
 		{"top_k zero", `{"id":"q","text":"x","top_k":0}`, CodeBadRequest, "top_k"},

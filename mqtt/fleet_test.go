@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -58,12 +59,13 @@ func TestQueryFleet(t *testing.T) {
 		})
 	}
 
-	a := mqtt.AlertSpec{Name: "truck", Text: "a truck at the gate", Threshold: 0.25, MinDurationMS: 1000}
+	a := mqtt.AlertSpec{Name: "truck", Text: "a truck at the gate", Threshold: 0.25, MinDurationMS: 1000,
+		Negatives: []string{"a truck on the road"}, NoContrast: true}
 	if err := mqtt.SetAlert(ctx, conn, "cam1", a, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	list, err := mqtt.ListAlerts(ctx, conn, "cam1", 5*time.Second)
-	if err != nil || len(list) != 1 || list[0] != a {
+	if err != nil || len(list) != 1 || !reflect.DeepEqual(list[0], a) {
 		t.Fatalf("ListAlerts = %+v, %v", list, err)
 	}
 	if err := mqtt.DeleteAlert(ctx, conn, "cam1", "truck", 5*time.Second); err != nil {

@@ -30,6 +30,10 @@ type QueryRequest struct {
 	MinScore   *float64   `json:"min_score,omitempty"`
 	Thumbnails bool       `json:"thumbnails,omitempty"`
 	ReplyTo    string     `json:"reply_to,omitempty"`
+	// Negatives add prompts a text query must beat; NoContrast leaves out
+	// the contrast prompts built from the text.
+	Negatives  []string `json:"negatives,omitempty"`
+	NoContrast bool     `json:"no_contrast,omitempty"`
 }
 
 // QueryReply answers a query. Device, ID and TookMS are filled in by the
@@ -67,6 +71,9 @@ type AlertSpec struct {
 	Threshold     float64 `json:"threshold"`
 	MinDurationMS int64   `json:"min_duration_ms,omitempty"`
 	CooldownMS    int64   `json:"cooldown_ms,omitempty"`
+	// Negatives and NoContrast calibrate as for queries.
+	Negatives  []string `json:"negatives,omitempty"`
+	NoContrast bool     `json:"no_contrast,omitempty"`
 }
 
 // AlertEvent is published on `<prefix>alerts/<name>/event` when an alert

@@ -30,6 +30,8 @@ func runAlerts(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	threshold := fs.Float64("threshold", 0, "set: calibrated score (0..1] that starts the alert (default: the device's, 0.6)")
 	minDur := fs.Duration("min-duration", 0, "set: how long the score must hold before the alert starts")
 	cooldown := fs.Duration("cooldown", 0, "set: quiet time after an alert ends before it may start again")
+	negatives := fs.StringArray("negative", nil, "set: a prompt the text must beat, e.g. \"a person walking past\" (repeatable)")
+	noContrast := fs.Bool("no-contrast", false, "set: do not calibrate against the text's contrast prompts (one word swapped)")
 	asJSON := fs.Bool("json", false, "list: print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -66,7 +68,7 @@ func runAlerts(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return nil
 	case "set":
 		a := mqtt.AlertSpec{Name: pos[1], Text: strings.Join(pos[2:], " "), Threshold: *threshold,
-			MinDurationMS: minDur.Milliseconds(), CooldownMS: cooldown.Milliseconds()}
+			MinDurationMS: minDur.Milliseconds(), CooldownMS: cooldown.Milliseconds(), Negatives: *negatives, NoContrast: *noContrast}
 		if err := mqtt.CheckAlert(a, mqtt.Limits{}); err != nil {
 			return err
 		}

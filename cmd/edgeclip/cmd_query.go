@@ -106,6 +106,8 @@ type queryFlags struct {
 	minScore     float64
 	thumbnails   bool
 	json         bool
+	negatives    []string
+	noContrast   bool
 }
 
 func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -121,6 +123,8 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Uint64Var(&qf.imageSeq, "image-seq", 0, "search for frames like this frame of the history, instead of TEXT")
 	fs.Float64Var(&qf.minScore, "min-score", 0, "lowest calibrated score of a match (default: the device's threshold)")
 	fs.BoolVar(&qf.thumbnails, "thumbnails", false, "include JPEG thumbnails (base64, in --json output)")
+	fs.StringArrayVar(&qf.negatives, "negative", nil, "a prompt the TEXT must beat, e.g. \"a red bus\" (repeatable)")
+	fs.BoolVar(&qf.noContrast, "no-contrast", false, "do not calibrate against the TEXT's contrast prompts (one word swapped)")
 	fs.BoolVar(&qf.json, "json", false, "print the replies as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -142,7 +146,8 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	req := mqtt.QueryRequest{Text: text, Labels: qf.labels, ImageSeq: qf.imageSeq, TopK: qf.topK, Thumbnails: qf.thumbnails}
+	req := mqtt.QueryRequest{Text: text, Labels: qf.labels, ImageSeq: qf.imageSeq, TopK: qf.topK, Thumbnails: qf.thumbnails,
+		Negatives: qf.negatives, NoContrast: qf.noContrast}
 	now := time.Now()
 	for _, w := range []struct {
 		flag, v string

@@ -196,7 +196,8 @@ func e2eAlerts(t *testing.T, broker, device string) {
 		stdout string
 		stderr string
 	}{
-		{name: "set", args: []string{"set", "door", "a person at the door", "--threshold", "0.8", "--cooldown", "30s"},
+		{name: "set", args: []string{"set", "door", "a person at the door", "--threshold", "0.8", "--cooldown", "30s",
+			"--negative", "a person walking past", "--no-contrast"},
 			stdout: "alert door set on " + device},
 		{name: "list", args: []string{"list", "--json"}, stdout: `"text": "a person at the door"`},
 		{name: "list table", args: []string{"list"}, stdout: "door  0.80       0s            30s       a person at the door"},
@@ -213,8 +214,9 @@ func e2eAlerts(t *testing.T, broker, device string) {
 		if step.name == "list" {
 			var got []mqtt.AlertSpec
 			if err := json.Unmarshal([]byte(stdout), &got); err != nil || len(got) != 1 ||
-				got[0].Threshold < 0.79 || got[0].Threshold > 0.81 || got[0].CooldownMS != 30000 {
-				t.Errorf("alerts list --json = %s (%v), want door with threshold 0.8 and cooldown 30000 ms", stdout, err)
+				got[0].Threshold < 0.79 || got[0].Threshold > 0.81 || got[0].CooldownMS != 30000 ||
+				len(got[0].Negatives) != 1 || got[0].Negatives[0] != "a person walking past" || !got[0].NoContrast {
+				t.Errorf("alerts list --json = %s (%v), want door with threshold 0.8, cooldown 30000 ms, one negative, no contrast", stdout, err)
 			}
 		}
 	}

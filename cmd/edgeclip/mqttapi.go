@@ -28,7 +28,7 @@ func (a *mqttAPI) Query(ctx context.Context, q mqtt.QueryRequest) (mqtt.QueryRep
 	if len(q.Labels) > 0 {
 		return a.classify(ctx, q, rep, start)
 	}
-	req := query.Request{Text: q.Text, TopK: q.TopK}
+	req := query.Request{Text: q.Text, TopK: q.TopK, Negatives: q.Negatives, NoContrast: q.NoContrast}
 	if q.Since != nil {
 		req.Since = *q.Since
 	}
@@ -109,7 +109,7 @@ func notFound(field string, err error) error {
 
 func (a *mqttAPI) SetAlert(ctx context.Context, s mqtt.AlertSpec) error {
 	_, err := a.d.Alerts().Set(ctx, alert.Spec{
-		Name: s.Name, Text: s.Text, Threshold: float32(s.Threshold),
+		Name: s.Name, Text: s.Text, Threshold: float32(s.Threshold), Negatives: s.Negatives, NoContrast: s.NoContrast,
 		MinDuration: alert.Duration(time.Duration(s.MinDurationMS) * time.Millisecond),
 		Cooldown:    alert.Duration(time.Duration(s.CooldownMS) * time.Millisecond),
 	})
@@ -132,7 +132,8 @@ func (a *mqttAPI) ListAlerts(ctx context.Context) ([]mqtt.AlertSpec, error) {
 	out := []mqtt.AlertSpec{}
 	for _, s := range a.d.Alerts().List() {
 		out = append(out, mqtt.AlertSpec{Name: s.Name, Text: s.Text, Threshold: float64(s.Threshold),
-			MinDurationMS: time.Duration(s.MinDuration).Milliseconds(), CooldownMS: time.Duration(s.Cooldown).Milliseconds()})
+			MinDurationMS: time.Duration(s.MinDuration).Milliseconds(), CooldownMS: time.Duration(s.Cooldown).Milliseconds(),
+			Negatives: s.Negatives, NoContrast: s.NoContrast})
 	}
 	return out, nil
 }
