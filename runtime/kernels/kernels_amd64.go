@@ -8,23 +8,8 @@ var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 //go:noescape
 func dot4x2(a *float32, lda int, b *float32, ldb int, k int, out *[8]float32)
 
-//go:noescape
-func dotAVX2(a, b *float32, n int) float32
-
-//go:noescape
-func sgemm6x16(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, bias *float32, mr int)
-
-//go:noescape
-func wgemm6x16(k int, a *float32, lda int, b *int8, c *float32, ldc int, scale *float32, bias *float32, mr int)
-
-//go:noescape
-func igemm6x16(kp int, a *int16, lda int, b *int8, c *float32, ldc int, sa, sb, bias *float32, mr int)
-
-//go:noescape
-func expShift8(x *float32, n int, m float32) float32
-
-//go:noescape
-func quickGELU8(x *float32, n int)
+// vecLanes is the float32 width of the AVX2 vector kernels.
+const vecLanes = 8
 
 func init() {
 	if hasAVX2 {
@@ -34,46 +19,8 @@ func init() {
 	}
 }
 
-func tileF32Asm(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, bias []float32, mr int) {
-	sgemm6x16(k, &a[0], lda, &b[0], ldb, &c[0], ldc, &bias[0], mr)
-}
-
-func tileW8Asm(k int, a []float32, lda int, b []int8, c []float32, ldc int, scale, bias []float32, mr int) {
-	wgemm6x16(k, &a[0], lda, &b[0], &c[0], ldc, &scale[0], &bias[0], mr)
-}
-
 func tileI8Asm(kp int, a []int16, lda int, b []int8, c []float32, ldc int, sa, sb, bias []float32, mr int) {
 	igemm6x16(kp, &a[0], lda, &b[0], &c[0], ldc, &sa[0], &sb[0], &bias[0], mr)
-}
-
-func expShiftAsm(x []float32, m float32) float32 {
-	n := len(x) &^ 7
-	var s float32
-	if n > 0 {
-		s = expShift8(&x[0], n, m)
-	}
-	return s + expShiftGo(x[n:], m)
-}
-
-func quickGELUAsm(x []float32) {
-	n := len(x) &^ 7
-	if n > 0 {
-		quickGELU8(&x[0], n)
-	}
-	quickGELUGo(x[n:])
-}
-
-func dotAsm(a, b []float32) float32 {
-	b = b[:len(a)]
-	n := len(a) &^ 7
-	var s float32
-	if n > 0 {
-		s = dotAVX2(&a[0], &b[0], n)
-	}
-	for i := n; i < len(a); i++ {
-		s += a[i] * b[i]
-	}
-	return s
 }
 
 // sgemmNTAVX2 tiles C into 4×2 blocks whose dot products run in assembly
@@ -129,27 +76,4 @@ func dotRows(i0, i1, k, n0, n1 int, a, b, c []float32, ldc int, bias []float32) 
 			c[i*ldc+j] = s
 		}
 	}
-}
-
-//go:noescape
-func maxAbs8(x *float32, n int) float32
-
-//go:noescape
-func quant16x8(x *float32, n int, inv float32, q *int16)
-
-func maxAbsAsm(x []float32) float32 {
-	n := len(x) &^ 7
-	var m float32
-	if n > 0 {
-		m = maxAbs8(&x[0], n)
-	}
-	return max(m, maxAbsGo(x[n:]))
-}
-
-func quantAsm(x []float32, inv float32, q []int16) {
-	n := len(x) &^ 7
-	if n > 0 {
-		quant16x8(&x[0], n, inv, &q[0])
-	}
-	quantGo(x[n:], inv, q[n:])
 }

@@ -43,9 +43,9 @@ DATA qc<>+152(SB)/4, $0xffffff81
 DATA qc<>+156(SB)/4, $0xffffff81
 GLOBL qc<>(SB), RODATA|NOPTR, $160
 
-// func maxAbs8(x *float32, n int) float32
+// func maxAbsV(x *float32, n int) float32
 // max |x[i]| for i < n, n % 8 == 0, n > 0; NaNs are skipped.
-TEXT ·maxAbs8(SB), NOSPLIT, $0-20
+TEXT ·maxAbsV(SB), NOSPLIT, $0-20
 	MOVQ x+0(FP), SI
 	MOVQ n+8(FP), CX
 	SHRQ $3, CX
@@ -68,10 +68,10 @@ mloop:
 	MOVSS X0, ret+16(FP)
 	RET
 
-// func quant16x8(x *float32, n int, inv float32, q *int16)
+// func quantV(x *float32, n int, inv float32, q *int16)
 // q[i] = clamp(trunc(x[i]·inv ± 0.5), −127, 127) for i < n, n % 8 == 0,
 // n > 0: round half away from zero, as quant.QuantizeRow.
-TEXT ·quant16x8(SB), NOSPLIT, $0-32
+TEXT ·quantV(SB), NOSPLIT, $0-32
 	MOVQ x+0(FP), SI
 	MOVQ n+8(FP), CX
 	SHRQ $3, CX

@@ -59,9 +59,9 @@ loop:
 	VZEROUPPER
 	RET
 
-// func dotAVX2(a, b *float32, n int) float32
+// func dotV(a, b *float32, n int) float32
 // n % 8 == 0, n > 0.
-TEXT ·dotAVX2(SB), NOSPLIT, $0-28
+TEXT ·dotV(SB), NOSPLIT, $0-28
 	MOVQ a+0(FP), SI
 	MOVQ b+8(FP), DI
 	MOVQ n+16(FP), CX

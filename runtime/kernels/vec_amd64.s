@@ -130,9 +130,9 @@ GLOBL expc<>(SB), RODATA|NOPTR, $416
 	VPSLLD $23, Y1, Y1; \
 	VPADDD Y1, Y0, Y0
 
-// func expShift8(x *float32, n int, m float32) float32
+// func expShiftV(x *float32, n int, m float32) float32
 // x[i] = exp(x[i] - m) for i < n, n % 8 == 0, n > 0; returns the sum.
-TEXT ·expShift8(SB), NOSPLIT, $0-28
+TEXT ·expShiftV(SB), NOSPLIT, $0-28
 	MOVQ x+0(FP), SI
 	MOVQ n+8(FP), CX
 	SHRQ $3, CX
@@ -156,9 +156,9 @@ eloop:
 	MOVSS X5, ret+24(FP)
 	RET
 
-// func quickGELU8(x *float32, n int)
+// func quickGELUV(x *float32, n int)
 // x[i] = x[i]·σ(1.702·x[i]) for i < n, n % 8 == 0, n > 0.
-TEXT ·quickGELU8(SB), NOSPLIT, $0-16
+TEXT ·quickGELUV(SB), NOSPLIT, $0-16
 	MOVQ x+0(FP), SI
 	MOVQ n+8(FP), CX
 	SHRQ $3, CX

@@ -84,9 +84,9 @@ GLOBL vc<>(SB), RODATA|NOPTR, $256
 	FMULV(3, 0, 0); FMLAV(0, 2, 3); FADDV(0, 0, 27); \
 	FCVTZSV(1, 1); VSHL $23, V1.S4, V1.S4; VADD V1.S4, V0.S4, V0.S4
 
-// func expShift4(x *float32, n int, m float32) float32
+// func expShiftV(x *float32, n int, m float32) float32
 // x[i] = exp(x[i] - m) for i < n, n % 4 == 0, n > 0; returns the sum.
-TEXT ·expShift4(SB), NOSPLIT, $0-28
+TEXT ·expShiftV(SB), NOSPLIT, $0-28
 	MOVD  x+0(FP), R0
 	MOVD  n+8(FP), R1
 	LSR   $2, R1
@@ -108,9 +108,9 @@ loop:
 	FMOVS  F0, ret+24(FP)
 	RET
 
-// func quickGELU4(x *float32, n int)
+// func quickGELUV(x *float32, n int)
 // x[i] = x[i]·σ(1.702·x[i]) for i < n, n % 4 == 0, n > 0.
-TEXT ·quickGELU4(SB), NOSPLIT, $0-16
+TEXT ·quickGELUV(SB), NOSPLIT, $0-16
 	MOVD x+0(FP), R0
 	MOVD n+8(FP), R1
 	LSR  $2, R1
@@ -127,10 +127,10 @@ loop:
 	CBNZ   R1, loop
 	RET
 
-// func dot4(a, b *float32, n int) float32
+// func dotV(a, b *float32, n int) float32
 // Σ a[i]·b[i] for i < n, n % 4 == 0, n > 0: sixteen lanes at a time in
 // four accumulators, then four.
-TEXT ·dot4(SB), NOSPLIT, $0-28
+TEXT ·dotV(SB), NOSPLIT, $0-28
 	MOVD a+0(FP), R0
 	MOVD b+8(FP), R1
 	MOVD n+16(FP), R2
@@ -171,9 +171,9 @@ sum:
 	FMOVS  F0, ret+24(FP)
 	RET
 
-// func maxAbs4(x *float32, n int) float32
+// func maxAbsV(x *float32, n int) float32
 // max |x[i]| for i < n, n % 4 == 0, n > 0; NaNs are skipped (FMAXNM).
-TEXT ·maxAbs4(SB), NOSPLIT, $0-20
+TEXT ·maxAbsV(SB), NOSPLIT, $0-20
 	MOVD x+0(FP), R0
 	MOVD n+8(FP), R1
 	LSR  $2, R1
@@ -189,11 +189,11 @@ loop:
 	FMOVS  F0, ret+16(FP)
 	RET
 
-// func quant4(x *float32, n int, inv float32, q *int16)
+// func quantV(x *float32, n int, inv float32, q *int16)
 // q[i] = clamp(trunc(x[i]·inv ± 0.5), −127, 127) for i < n, n % 4 == 0,
 // n > 0, the sign that of the rounded x[i]·inv and the ± 0.5 fused into
 // the product, as Go compiles quant.QuantizeRow on arm64; NaN gives 0.
-TEXT ·quant4(SB), NOSPLIT, $0-32
+TEXT ·quantV(SB), NOSPLIT, $0-32
 	MOVD  x+0(FP), R0
 	MOVD  n+8(FP), R1
 	LSR   $2, R1
