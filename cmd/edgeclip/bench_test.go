@@ -16,22 +16,8 @@ import (
 func TestBenchTinyJSON(t *testing.T) {
 	dir := t.TempDir()
 	jsonPath, bsPath := filepath.Join(dir, "out.json"), filepath.Join(dir, "out.txt")
-	var out, errb bytes.Buffer
-	code := run(context.Background(), []string{"bench", "--arch", "tiny", "--iters", "3", "--precision", "f32,w8a8",
-		"--batch", "1,2", "--history-frames", "100", "--tmp", dir, "--json", jsonPath, "--benchstat", bsPath}, &out, &errb)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errb.String())
-	}
-	data, err := os.ReadFile(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep bench.Report
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rep); err != nil {
-		t.Fatalf("decode: %v", err)
-	}
+	rep, _, stdout, stderr := runBenchJSON(t, jsonPath, "--arch", "tiny", "--iters", "3", "--precision", "f32,w8a8",
+		"--batch", "1,2", "--history-frames", "100", "--tmp", dir, "--benchstat", bsPath)
 	if rep.Schema != "edgeclip.bench/v1.1" || len(rep.Models) != 1 {
 		t.Fatalf("schema %q with %d models", rep.Schema, len(rep.Models))
 	}
@@ -54,12 +40,12 @@ func TestBenchTinyJSON(t *testing.T) {
 		t.Errorf("history %+v, want 100 frames", m.History)
 	}
 	for _, want := range []string{"model tiny (arch:tiny)", "native   w8a8", "pipeline: not measured (no --source)"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("stdout lacks %q:\n%s", want, out.String())
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
 		}
 	}
-	if !strings.Contains(errb.String(), "100% ") {
-		t.Errorf("no finished progress bar on stderr: %q", errb.String())
+	if !strings.Contains(stderr, "100% ") {
+		t.Errorf("no finished progress bar on stderr: %q", stderr)
 	}
 	bs, err := os.ReadFile(bsPath)
 	if err != nil {
@@ -110,23 +96,9 @@ func TestBenchEvalShipped(t *testing.T) {
 	dir := t.TempDir()
 	jsonPath := filepath.Join(dir, "out.json")
 	model := filepath.Join("..", "..", "models", "shipped", "world-student-int8.safetensors")
-	var out, errb bytes.Buffer
-	code := run(context.Background(), []string{"bench", "--model", model, "--arch", "tiny", "--backend", "native",
+	rep, data, stdout, _ := runBenchJSON(t, jsonPath, "--model", model, "--arch", "tiny", "--backend", "native",
 		"--precision", "f32,w8a8", "--eval", "--eval-n", "100", "--iters", "2", "--tokens", "5", "--history-frames", "0",
-		"--tmp", dir, "--quiet", "--json", jsonPath}, &out, &errb)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errb.String())
-	}
-	data, err := os.ReadFile(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep bench.Report
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rep); err != nil {
-		t.Fatalf("decode: %v", err)
-	}
+		"--tmp", dir, "--quiet")
 	if rep.Schema != "edgeclip.bench/v1.1" || !rep.Settings.Eval || len(rep.Models) != 2 {
 		t.Fatalf("schema %q, settings.eval %v, %d models", rep.Schema, rep.Settings.Eval, len(rep.Models))
 	}
@@ -199,8 +171,29 @@ func TestBenchEvalShipped(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"eval on the world: 100 images per set, seed 1001", "native/f32", "eval: not applicable"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("stdout lacks %q:\n%s", want, out.String())
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
 		}
 	}
+}
+
+// runBenchJSON runs `edgeclip bench ARGS --json jsonPath` and decodes the
+// report strictly (unknown fields fail), returning it, its bytes, stdout
+// and stderr.
+func runBenchJSON(t *testing.T, jsonPath string, args ...string) (rep bench.Report, data []byte, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), append(append([]string{"bench"}, args...), "--json", jsonPath), &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	data, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	return rep, data, out.String(), errb.String()
 }
