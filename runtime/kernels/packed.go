@@ -36,14 +36,20 @@ type PackedF32 struct {
 
 // PackF32 packs w [n, k] and bias [n] (nil for none).
 func PackF32(w, bias []float32, n, k int) *PackedF32 {
-	p := &PackedF32{N: n, K: k, w: make([]float32, panels(n)*k*Panel), bias: padBias(bias, n)}
+	return &PackedF32{N: n, K: k, w: packPanels(w, n, k), bias: padBias(bias, n)}
+}
+
+// packPanels lays w [n, k] out as [panel][k][Panel], zero-padding the last
+// panel, so a tile streams Panel columns of one k step contiguously.
+func packPanels[T float32 | int8](w []T, n, k int) []T {
+	out := make([]T, panels(n)*k*Panel)
 	for j := range n {
-		dst := p.w[(j/Panel)*k*Panel+j%Panel:]
+		dst := out[(j/Panel)*k*Panel+j%Panel:]
 		for q, v := range w[j*k : (j+1)*k] {
 			dst[q*Panel] = v
 		}
 	}
-	return p
+	return out
 }
 
 // Panels is the number of column panels, the unit of work splitting.
@@ -133,14 +139,7 @@ type PackedW8 struct {
 
 // PackW8 packs q [n, k] with scales [n] and bias [n] (nil for none).
 func PackW8(q []int8, scale, bias []float32, n, k int) *PackedW8 {
-	p := &PackedW8{N: n, K: k, q: make([]int8, panels(n)*k*Panel), scale: padBias(scale, n), bias: padBias(bias, n)}
-	for j := range n {
-		dst := p.q[(j/Panel)*k*Panel+j%Panel:]
-		for x, v := range q[j*k : (j+1)*k] {
-			dst[x*Panel] = v
-		}
-	}
-	return p
+	return &PackedW8{N: n, K: k, q: packPanels(q, n, k), scale: padBias(scale, n), bias: padBias(bias, n)}
 }
 
 // Panels is the number of column panels.
