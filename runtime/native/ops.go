@@ -2,7 +2,9 @@ package native
 
 import (
 	"math"
+	goruntime "runtime"
 	"sync/atomic"
+	"time"
 
 	"github.com/edgeclip/edgeclip/runtime/kernels"
 )
@@ -12,31 +14,88 @@ import (
 // (a closure handed to other goroutines would escape to the heap per call).
 type task interface{ run(worker, lo, hi int) }
 
+// spinFor is how long an idle helper polls for the next loop before it
+// parks. A tower issues a parallel loop every few hundred microseconds with
+// short serial steps between them; parking and waking through the kernel
+// for each one left a core idle a third of the time in a VM, where a wake-up
+// is an inter-processor interrupt through the hypervisor.
+const spinFor = 200 * time.Microsecond
+
 // pool runs parallel loops on helper goroutines that live as long as the
-// session; the calling goroutine works as worker 0.
+// session; the calling goroutine works as worker 0. Helpers find work by
+// polling a generation counter and park on their channel when idle longer
+// than spinFor; the caller waits for them by polling too.
 type pool struct {
 	threads int
-	wake    []chan struct{} // one per helper, closed by stop
-	done    chan struct{}
+	helpers []*helper
+	gen     atomic.Uint64 // bumped once per loop, and by stop
+	pending atomic.Int64  // helpers not yet done with the current loop
+	stopped atomic.Bool
 	t       task
 	n, per  int
 	next    atomic.Int64
 }
 
+type helper struct {
+	sleeping atomic.Bool
+	wake     chan struct{} // one token per claimed sleep
+}
+
 func newPool(threads int) *pool {
-	p := &pool{threads: max(threads, 1), done: make(chan struct{}, threads)}
+	p := &pool{threads: max(threads, 1)}
 	for w := 1; w < p.threads; w++ {
-		ch := make(chan struct{})
-		p.wake = append(p.wake, ch)
-		go p.helper(w, ch)
+		h := &helper{wake: make(chan struct{}, 1)}
+		p.helpers = append(p.helpers, h)
+		go p.helper(w, h)
 	}
 	return p
 }
 
-func (p *pool) helper(w int, wake chan struct{}) {
-	for range wake {
+func (p *pool) helper(w int, h *helper) {
+	var seen uint64
+	for {
+		seen = p.await(h, seen)
+		if p.stopped.Load() {
+			return
+		}
 		p.drain(w)
-		p.done <- struct{}{}
+		p.pending.Add(-1)
+	}
+}
+
+// await returns the first generation after seen, spinning for spinFor and
+// then parking until the caller wakes h.
+func (p *pool) await(h *helper, seen uint64) uint64 {
+	var deadline time.Time
+	for i := 0; ; i++ {
+		if g := p.gen.Load(); g != seen {
+			return g
+		}
+		if i%64 == 63 {
+			goruntime.Gosched()
+			now := time.Now()
+			if deadline.IsZero() {
+				deadline = now.Add(spinFor)
+			} else if now.After(deadline) {
+				break
+			}
+		}
+	}
+	h.sleeping.Store(true)
+	if g := p.gen.Load(); g != seen && h.sleeping.CompareAndSwap(true, false) {
+		return g
+	}
+	// Either nothing is new, or a caller cleared sleeping and owes a token.
+	<-h.wake
+	return p.gen.Load()
+}
+
+// signal starts the helpers on the current generation.
+func (p *pool) signal() {
+	for _, h := range p.helpers {
+		if h.sleeping.Load() && h.sleeping.CompareAndSwap(true, false) {
+			h.wake <- struct{}{}
+		}
 	}
 }
 
@@ -66,22 +125,23 @@ func (p *pool) run(t task, n, grain int) {
 	p.t, p.n = t, n
 	p.per = max(grain, (n+4*workers-1)/(4*workers))
 	p.next.Store(0)
-	for _, ch := range p.wake[:workers-1] {
-		ch <- struct{}{}
-	}
+	p.pending.Store(int64(len(p.helpers)))
+	p.gen.Add(1)
+	p.signal()
 	p.drain(0)
-	for range workers - 1 {
-		<-p.done
+	for i := 0; p.pending.Load() != 0; i++ {
+		if i%64 == 63 {
+			goruntime.Gosched()
+		}
 	}
 	p.t = nil
 }
 
 // stop ends the helpers; the pool must be idle.
 func (p *pool) stop() {
-	for _, ch := range p.wake {
-		close(ch)
-	}
-	p.wake = nil
+	p.stopped.Store(true)
+	p.gen.Add(1)
+	p.signal()
 }
 
 // linearJob is one layer's product, split by column panels, or (quantize)
