@@ -49,3 +49,16 @@ func BenchmarkGemm(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTileL1 measures the f32 micro-kernel alone, operands in L1: the
+// ceiling the packed products approach when memory keeps up.
+func BenchmarkTileL1(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	k := 256
+	a, w, c := randF(rng, mr*k), randF(rng, Panel*k), make([]float32, mr*Panel)
+	p := PackF32(w, nil, Panel, k)
+	for b.Loop() {
+		GemmF32(mr, a, k, p, 0, 1, c, Panel)
+	}
+	gops(b, mr, Panel, k, "GFLOP/s")
+}
