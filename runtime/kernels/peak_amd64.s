@@ -1,0 +1,154 @@
+#include "textflag.h"
+
+// Register-only throughput loops for MeasurePeak. Each returns a sum that
+// shows how many operations ran.
+
+// func peakFMA(n int) float32
+// Ten independent chains of VFMADD231PS 1·1: every lane of each ends at n.
+TEXT ·peakFMA(SB), NOSPLIT, $0-12
+	MOVQ n+0(FP), CX
+	MOVL $0x3f800000, AX
+	MOVQ AX, X8
+	VBROADCASTSS X8, Y8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+
+fma:
+	VFMADD231PS Y8, Y8, Y0
+	VFMADD231PS Y8, Y8, Y1
+	VFMADD231PS Y8, Y8, Y2
+	VFMADD231PS Y8, Y8, Y3
+	VFMADD231PS Y8, Y8, Y4
+	VFMADD231PS Y8, Y8, Y5
+	VFMADD231PS Y8, Y8, Y6
+	VFMADD231PS Y8, Y8, Y7
+	VFMADD231PS Y8, Y8, Y9
+	VFMADD231PS Y8, Y8, Y10
+	DECQ CX
+	JNZ  fma
+
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y5, Y4, Y4
+	VADDPS Y7, Y6, Y6
+	VADDPS Y10, Y9, Y9
+	VADDPS Y2, Y0, Y0
+	VADDPS Y6, Y4, Y4
+	VADDPS Y9, Y0, Y0
+	VADDPS Y4, Y0, Y0
+	VZEROUPPER
+	MOVSS X0, ret+8(FP)
+	RET
+
+// MADD adds the int16 pair products of Y8·Y8 (1·1 + 1·1 = 2 per lane) to acc.
+#define MADD(acc) VPMADDWD Y8, Y8, Y9; VPADDD Y9, acc, acc
+
+// func peakMADDWD(n int) int64
+// Twelve chains of VPMADDWD + VPADDD, the int16-pair mix of igemm6x16:
+// lane 0 of each ends at 2n.
+TEXT ·peakMADDWD(SB), NOSPLIT, $0-16
+	MOVQ n+0(FP), CX
+	MOVL $0x00010001, AX
+	MOVQ AX, X8
+	VPBROADCASTD X8, Y8
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	VPXOR Y10, Y10, Y10
+	VPXOR Y11, Y11, Y11
+	VPXOR Y12, Y12, Y12
+	VPXOR Y13, Y13, Y13
+
+madd:
+	MADD(Y0)
+	MADD(Y1)
+	MADD(Y2)
+	MADD(Y3)
+	MADD(Y4)
+	MADD(Y5)
+	MADD(Y6)
+	MADD(Y7)
+	MADD(Y10)
+	MADD(Y11)
+	MADD(Y12)
+	MADD(Y13)
+	DECQ CX
+	JNZ  madd
+
+	VPADDD Y1, Y0, Y0
+	VPADDD Y3, Y2, Y2
+	VPADDD Y5, Y4, Y4
+	VPADDD Y7, Y6, Y6
+	VPADDD Y11, Y10, Y10
+	VPADDD Y13, Y12, Y12
+	VPADDD Y2, Y0, Y0
+	VPADDD Y6, Y4, Y4
+	VPADDD Y12, Y10, Y10
+	VPADDD Y4, Y0, Y0
+	VPADDD Y10, Y0, Y0
+	VZEROUPPER
+	MOVQ X0, AX
+	MOVL AX, AX
+	MOVQ AX, ret+8(FP)
+	RET
+
+// UBS adds the u8×s8 quad products of Y8·Y8 (4 per int32 lane) to acc.
+#define UBS(acc) VPMADDUBSW Y8, Y8, Y9; VPMADDWD Y10, Y9, Y9; VPADDD Y9, acc, acc
+
+// func peakMADDUBSW(n int) int64
+// Eight chains of VPMADDUBSW + VPMADDWD(1) + VPADDD, the u8×s8 mix of
+// other AVX2 int8 runtimes: lane 0 of each ends at 4n.
+TEXT ·peakMADDUBSW(SB), NOSPLIT, $0-16
+	MOVQ n+0(FP), CX
+	MOVL $0x01010101, AX
+	MOVQ AX, X8
+	VPBROADCASTD X8, Y8
+	MOVL $0x00010001, AX
+	MOVQ AX, X10
+	VPBROADCASTD X10, Y10
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+
+ubs:
+	UBS(Y0)
+	UBS(Y1)
+	UBS(Y2)
+	UBS(Y3)
+	UBS(Y4)
+	UBS(Y5)
+	UBS(Y6)
+	UBS(Y7)
+	DECQ CX
+	JNZ  ubs
+
+	VPADDD Y1, Y0, Y0
+	VPADDD Y3, Y2, Y2
+	VPADDD Y5, Y4, Y4
+	VPADDD Y7, Y6, Y6
+	VPADDD Y2, Y0, Y0
+	VPADDD Y6, Y4, Y4
+	VPADDD Y4, Y0, Y0
+	VZEROUPPER
+	MOVQ X0, AX
+	MOVL AX, AX
+	MOVQ AX, ret+8(FP)
+	RET
