@@ -14,6 +14,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +29,7 @@ import (
 	"github.com/edgeclip/edgeclip/models"
 	"github.com/edgeclip/edgeclip/models/tokenizer"
 	"github.com/edgeclip/edgeclip/runtime"
+	"github.com/edgeclip/edgeclip/runtime/kernels"
 	"github.com/edgeclip/edgeclip/runtime/native"
 )
 
@@ -78,6 +80,9 @@ type Options struct {
 	// backend × precision of a model file (not of an arch preset, whose
 	// weights are random); nil leaves it out.
 	Evaluator Evaluator
+	// PeakTime is how long each peak loop runs (kernels.MeasurePeak);
+	// default DefaultPeakTime, negative skips the peak.
+	PeakTime time.Duration
 	// Progress is called after each step; nil reports nothing.
 	Progress func(Progress)
 }
@@ -167,6 +172,9 @@ func (o *Options) setDefaults() error {
 // DefaultDuration is how long each measurement runs without Iters.
 const DefaultDuration = 2 * time.Second
 
+// DefaultPeakTime is how long each peak loop runs by default.
+const DefaultPeakTime = 200 * time.Millisecond
+
 // runner carries one Run's state.
 type runner struct {
 	o     Options
@@ -210,6 +218,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Pipeline == nil {
 		rep.PipelineNote = noPipeline
 	}
+	if o.PeakTime >= 0 {
+		p := kernels.MeasurePeak(cmp.Or(o.PeakTime, DefaultPeakTime))
+		if p.F32 > 0 {
+			rep.Peak = &Peak{F32GFLOPS: p.F32, F32Op: p.F32Op, I8GOPS: p.I8, I8Op: p.I8Op}
+		}
+	}
 	for _, spec := range o.Models {
 		m, err := r.model(ctx, spec)
 		if err != nil {
@@ -217,6 +231,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		rep.Models = append(rep.Models, *m)
 	}
+	rep.Peak.share(rep)
 	rep.Board.After = o.Board.Sample()
 	rep.Board.Throttled = len(rep.Board.Before.Throttle) > 0 || len(rep.Board.After.Throttle) > 0
 	rep.Host.LoadAvgAfter = loadAvg()

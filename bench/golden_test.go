@@ -14,13 +14,15 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // TestGolden renders stored reports as a table and as benchstat lines and
 // compares both with the golden files: testdata/report.json is a real v1.0
 // run of the tiny preset, testdata/report-eval.json a real v1.1 run with
-// --eval of the shipped int8 model (evaluated) and the tiny preset (not).
+// --eval of the shipped int8 model (evaluated) and the tiny preset (not),
+// testdata/report-peak.json a real v1.2 run with the measured peak.
 // Decoding them with unknown fields refused also catches a rename that would
 // need a new major schema version.
 func TestGolden(t *testing.T) {
 	for _, fx := range []struct{ report, table, benchstat string }{
 		{"report.json", "table.golden", "benchstat.golden"},
 		{"report-eval.json", "table-eval.golden", "benchstat-eval.golden"},
+		{"report-peak.json", "table-peak.golden", "benchstat-peak.golden"},
 	} {
 		data, err := os.ReadFile(filepath.Join("testdata", fx.report))
 		if err != nil {

@@ -18,6 +18,9 @@ func WriteTable(w io.Writer, r *Report) error {
 	ew.printf("edgeclip bench %s  %s/%s  %d CPUs, GOMAXPROCS %d  load %s → %s\n",
 		r.Started.Format("2006-01-02 15:04:05"), h.GOOS, h.GOARCH, h.NumCPU, h.GOMAXPROCS, loadStr(h.LoadAvgBefore), loadStr(h.LoadAvgAfter))
 	ew.printf("board %s\n", boardLine(r.Board))
+	if p := r.Peak; p != nil {
+		ew.printf("peak per core (measured): fp32 %.1f GFLOP/s (%s), int8 %.1f GOP/s (%s)\n", p.F32GFLOPS, p.F32Op, p.I8GOPS, p.I8Op)
+	}
 	for i := range r.Models {
 		m := &r.Models[i]
 		ew.printf("\nmodel %s (%s)  %.1f M params  %.1f MB  open %s  image %s/img\n",
@@ -52,14 +55,18 @@ func WriteTable(w io.Writer, r *Report) error {
 		}
 		ew.printf("\n")
 		tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  BACKEND\tPREC\tTHREADS\tTEST\tN\tP50\tP90\tP99\tRATE\tGFLOP/s\tCPU")
+		fmt.Fprintln(tw, "  BACKEND\tPREC\tTHREADS\tTEST\tN\tP50\tP90\tP99\tRATE\tGFLOP/s\t%PEAK\tCPU")
 		for _, run := range m.Runs {
 			rows := func(ts []Timing, what func(Timing) (string, string)) {
 				for _, t := range ts {
 					test, unit := what(t)
-					fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%.1f %s\t%.1f\t%.2f\n",
+					pct := "-"
+					if t.PeakPct > 0 {
+						pct = fmt.Sprintf("%.0f%%", t.PeakPct)
+					}
+					fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%.1f %s\t%.1f\t%s\t%.2f\n",
 						run.Backend, run.Precision, threadStr(run.Threads), test, t.Iters,
-						fmtMS(t.Latency.P50MS), fmtMS(t.Latency.P90MS), fmtMS(t.Latency.P99MS), t.PerSecond, unit, t.GFLOPS, t.CPUCores)
+						fmtMS(t.Latency.P50MS), fmtMS(t.Latency.P90MS), fmtMS(t.Latency.P99MS), t.PerSecond, unit, t.GFLOPS, pct, t.CPUCores)
 				}
 			}
 			rows(run.Image, func(t Timing) (string, string) { return fmt.Sprintf("image batch=%d", t.Batch), "img/s" })

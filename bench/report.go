@@ -11,8 +11,9 @@ import (
 // field, or changes a unit, bumps the major version; new fields bump the
 // minor one, so a reader of v1 reads any v1.x by ignoring what it does not
 // know. v1.1 added the world evaluation (settings.eval, runs[].eval,
-// models[].eval_note).
-const Schema = "edgeclip.bench/v1.1"
+// models[].eval_note); v1.2 the measured per-core peak (peak) and each
+// timing's share of it (peak_pct).
+const Schema = "edgeclip.bench/v1.2"
 
 // Report is one bench run: every field is documented in docs/bench.md.
 type Report struct {
@@ -23,6 +24,8 @@ type Report struct {
 	Board    Board     `json:"board"`
 	Settings Settings  `json:"settings"`
 	Models   []Model   `json:"models"`
+	// Peak is one core's measured arithmetic ceiling; absent when skipped.
+	Peak *Peak `json:"peak,omitempty"`
 	// Pipeline says why end-to-end fps was not measured ("no --source"), or
 	// is empty when each RunReport carries a Pipeline result.
 	PipelineNote string `json:"pipeline_note,omitempty"`
@@ -38,6 +41,16 @@ type Host struct {
 	GOMAXPROCS    int        `json:"gomaxprocs"`
 	LoadAvgBefore [3]float64 `json:"loadavg_before"`
 	LoadAvgAfter  [3]float64 `json:"loadavg_after"`
+}
+
+// Peak is what one core of this machine can do at most, timed with
+// register-only loops of the instructions the native kernels are built on
+// (kernels.MeasurePeak): achieved GFLOP/s are judged against it.
+type Peak struct {
+	F32GFLOPS float64 `json:"f32_gflops_per_core"`
+	F32Op     string  `json:"f32_op"`
+	I8GOPS    float64 `json:"i8_gops_per_core"`
+	I8Op      string  `json:"i8_op"`
 }
 
 // Board is the hardware description and telemetry before and after the run.
@@ -123,6 +136,10 @@ type Timing struct {
 	PerSecond float64 `json:"per_second"`
 	// GFLOPS is FLOPs / p50 latency.
 	GFLOPS float64 `json:"gflops"`
+	// PeakPct is GFLOPS as a percentage of the cores' peak in the
+	// precision's arithmetic (fp32 for f32 and w8, int8 for w8a8): the
+	// peak per core times the cores the session may use.
+	PeakPct float64 `json:"peak_pct,omitempty"`
 	// CPUCores is user+sys CPU time over wall time during the loop.
 	CPUCores float64 `json:"cpu_cores"`
 }
@@ -182,4 +199,32 @@ type Query struct {
 	Latency Latency `json:"latency"`
 	// NSPerFrame is the p50 latency divided by Frames.
 	NSPerFrame float64 `json:"ns_per_frame"`
+}
+
+// share sets every timing's PeakPct; a nil Peak leaves them zero.
+func (p *Peak) share(r *Report) {
+	if p == nil {
+		return
+	}
+	for mi := range r.Models {
+		for ri := range r.Models[mi].Runs {
+			run := &r.Models[mi].Runs[ri]
+			per := p.F32GFLOPS
+			if run.Precision == "w8a8" {
+				per = p.I8GOPS
+			}
+			cores := run.Threads
+			if cores <= 0 || cores > r.Host.GOMAXPROCS {
+				cores = r.Host.GOMAXPROCS
+			}
+			if per <= 0 || cores <= 0 {
+				continue
+			}
+			for _, ts := range [][]Timing{run.Image, run.Text} {
+				for i := range ts {
+					ts[i].PeakPct = 100 * ts[i].GFLOPS / (per * float64(cores))
+				}
+			}
+		}
+	}
 }

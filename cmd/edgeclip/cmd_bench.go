@@ -24,7 +24,7 @@ func init() {
 var benchPipeline func(source string) (bench.Pipeline, error)
 
 const benchUsage = "[--model FILE]... [--arch NAME]... [--backend B,...] [--precision f32,w8,w8a8] [--batch 1,8] " +
-	"[--threads N,...] [--duration D | --iters N] [--history-frames N] [--source URI] [--eval [--eval-n 1000] [--eval-seed S]] " +
+	"[--threads N,...] [--duration D | --iters N] [--history-frames N] [--peak-time D] [--source URI] [--eval [--eval-n 1000] [--eval-seed S]] " +
 	"[--json FILE] [--benchstat FILE] [--quiet]"
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -48,6 +48,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	jsonPath := fs.String("json", "", "write the report as JSON (schema "+bench.Schema+") to FILE")
 	bsPath := fs.String("benchstat", "", "write Go benchmark lines for benchstat to FILE")
 	tmp := fs.String("tmp", "", "folder for random-weight models and the history store (default the system's)")
+	peakTime := fs.Duration("peak-time", bench.DefaultPeakTime, "time per loop measuring each core's peak fp32 and int8 rate (0 skips it)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -73,6 +74,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	o := bench.Options{
 		Backends: *backends, Batches: *batches, Threads: *threads, TextTokens: *tokens,
 		Iters: *iters, Duration: *duration, HistoryFrames: *frames, TempDir: *tmp,
+		PeakTime: *peakTime,
+	}
+	if *peakTime <= 0 {
+		o.PeakTime = -1 // bench's zero means its default
 	}
 	if *warmup == 0 {
 		o.Warmup = -1 // bench's zero means its default
