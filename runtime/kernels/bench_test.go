@@ -62,3 +62,20 @@ func BenchmarkTileL1(b *testing.B) {
 	}
 	gops(b, mr, Panel, k, "GFLOP/s")
 }
+
+// BenchmarkTileL1I8 is BenchmarkTileL1 for the int8 micro-kernel.
+func BenchmarkTileL1I8(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	k := 512
+	q, s := randI8(rng, Panel*k), randF(rng, Panel)
+	p := PackI8(q, s, nil, Panel, k)
+	a := make([]int16, mr*PairLen(k))
+	for i := range mr {
+		WidenI8(a[i*PairLen(k):], randI8(rng, k))
+	}
+	c := make([]float32, mr*Panel)
+	for b.Loop() {
+		GemmI8(mr, a, PairLen(k), s, p, 0, 1, c, Panel)
+	}
+	gops(b, mr, Panel, k, "GOP/s")
+}
