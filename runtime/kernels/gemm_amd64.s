@@ -34,6 +34,20 @@
 	FMAROWAT(off, R8, Y14, Y0, Y1); FMAROWAT(off, R9, Y15, Y2, Y3); FMAROWAT(off, R10, Y14, Y4, Y5); \
 	FMAROWAT(off, R11, Y15, Y6, Y7); FMAROWAT(off, R13, Y14, Y8, Y9); FMAROWAT(off, R14, Y15, Y10, Y11)
 
+// FMA4AT is FMA6AT for the four-row tile (rows R8..R11, Y0..Y7).
+#define FMA4AT(off) \
+	FMAROWAT(off, R8, Y14, Y0, Y1); FMAROWAT(off, R9, Y15, Y2, Y3); FMAROWAT(off, R10, Y14, Y4, Y5); \
+	FMAROWAT(off, R11, Y15, Y6, Y7)
+
+// FOURROWS jumps to label when mr ≤ 4: those tiles run a loop over four
+// rows only instead of computing six and storing fewer.
+#define FOURROWS(label) \
+	MOVQ mr+64(FP), R12; CMPQ R12, $4; JLE label
+
+// FOURROWSI is FOURROWS for igemm6x16, whose mr is one argument later.
+#define FOURROWSI(label) \
+	MOVQ mr+72(FP), R12; CMPQ R12, $4; JLE label
+
 #define FMA6 \
 	FMAROW(R8, Y14, Y0, Y1); FMAROW(R9, Y15, Y2, Y3); FMAROW(R10, Y14, Y4, Y5); \
 	FMAROW(R11, Y15, Y6, Y7); FMAROW(R13, Y14, Y8, Y9); FMAROW(R14, Y15, Y10, Y11)
@@ -68,6 +82,7 @@ TEXT ·sgemm6x16(SB), NOSPLIT, $0-72
 	XORQ BX, BX
 	TESTQ CX, CX
 	JZ   store
+	FOURROWS(four)
 
 	MOVQ CX, DX
 	SHRQ $2, CX
@@ -104,6 +119,44 @@ loop1:
 	ADDQ $4, BX
 	DECQ DX
 	JNZ  loop1
+	JMP  store
+
+four:
+	MOVQ CX, DX
+	SHRQ $2, CX
+	JZ   fone
+	LEAQ (DI)(DI*2), R12
+
+floop4:
+	VMOVUPS (SI), Y12
+	VMOVUPS 32(SI), Y13
+	FMA4AT(0)
+	VMOVUPS (SI)(DI*1), Y12
+	VMOVUPS 32(SI)(DI*1), Y13
+	FMA4AT(4)
+	VMOVUPS (SI)(DI*2), Y12
+	VMOVUPS 32(SI)(DI*2), Y13
+	FMA4AT(8)
+	VMOVUPS (SI)(R12*1), Y12
+	VMOVUPS 32(SI)(R12*1), Y13
+	FMA4AT(12)
+	LEAQ (SI)(DI*4), SI
+	ADDQ $16, BX
+	DECQ CX
+	JNZ  floop4
+
+fone:
+	ANDQ $3, DX
+	JZ   store
+
+floop1:
+	VMOVUPS (SI), Y12
+	VMOVUPS 32(SI), Y13
+	FMA4AT(0)
+	ADDQ DI, SI
+	ADDQ $4, BX
+	DECQ DX
+	JNZ  floop1
 
 store:
 	MOVQ c+40(FP), DX
@@ -145,6 +198,7 @@ TEXT ·wgemm6x16(SB), NOSPLIT, $0-72
 	TESTQ CX, CX
 	JZ   store
 
+	FOURROWS(wfour)
 	MOVQ CX, DX
 	SHRQ $1, CX
 	JZ   wone
@@ -174,6 +228,37 @@ wone:
 	VCVTDQ2PS Y12, Y12
 	VCVTDQ2PS Y13, Y13
 	FMA6
+	JMP  store
+
+wfour:
+	MOVQ CX, DX
+	SHRQ $1, CX
+	JZ   wfone
+
+wfloop2:
+	VPMOVSXBD (SI), Y12
+	VPMOVSXBD 8(SI), Y13
+	VCVTDQ2PS Y12, Y12
+	VCVTDQ2PS Y13, Y13
+	FMA4AT(0)
+	VPMOVSXBD 16(SI), Y12
+	VPMOVSXBD 24(SI), Y13
+	VCVTDQ2PS Y12, Y12
+	VCVTDQ2PS Y13, Y13
+	FMA4AT(4)
+	ADDQ $32, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  wfloop2
+
+wfone:
+	TESTQ $1, DX
+	JZ   store
+	VPMOVSXBD (SI), Y12
+	VPMOVSXBD 8(SI), Y13
+	VCVTDQ2PS Y12, Y12
+	VCVTDQ2PS Y13, Y13
+	FMA4AT(0)
 
 store:
 	MOVQ c+32(FP), DX
@@ -248,6 +333,7 @@ TEXT ·igemm6x16(SB), NOSPLIT, $0-80
 	TESTQ CX, CX
 	JZ   store
 
+	FOURROWSI(ifour)
 	MOVQ CX, DX
 	SHRQ $1, CX
 	JZ   ione
@@ -285,6 +371,40 @@ ione:
 	MADDROW(R11, Y6, Y7)
 	MADDROW(R13, Y8, Y9)
 	MADDROW(R14, Y10, Y11)
+	JMP  store
+
+ifour:
+	MOVQ CX, DX
+	SHRQ $1, CX
+	JZ   ifone
+
+ifloop2:
+	VPMOVSXBW (SI), Y12
+	VPMOVSXBW 16(SI), Y13
+	MADDROW(R8, Y0, Y1)
+	MADDROW(R9, Y2, Y3)
+	MADDROW(R10, Y4, Y5)
+	MADDROW(R11, Y6, Y7)
+	VPMOVSXBW 32(SI), Y12
+	VPMOVSXBW 48(SI), Y13
+	MADDROW2(R8, Y0, Y1)
+	MADDROW2(R9, Y2, Y3)
+	MADDROW2(R10, Y4, Y5)
+	MADDROW2(R11, Y6, Y7)
+	ADDQ $64, SI
+	ADDQ $8, BX
+	DECQ CX
+	JNZ  ifloop2
+
+ifone:
+	TESTQ $1, DX
+	JZ   store
+	VPMOVSXBW (SI), Y12
+	VPMOVSXBW 16(SI), Y13
+	MADDROW(R8, Y0, Y1)
+	MADDROW(R9, Y2, Y3)
+	MADDROW(R10, Y4, Y5)
+	MADDROW(R11, Y6, Y7)
 
 store:
 	MOVQ c+32(FP), DX

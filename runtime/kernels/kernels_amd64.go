@@ -77,3 +77,6 @@ func dotRows(i0, i1, k, n0, n1 int, a, b, c []float32, ldc int, bias []float32) 
 		}
 	}
 }
+
+// rows4: the amd64 tiles run tiles of up to four rows in a four-row loop.
+const rows4 = true

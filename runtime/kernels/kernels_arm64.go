@@ -31,3 +31,6 @@ func tileI8Asm(kp int, a []int16, lda int, b []int8, c []float32, ldc int, sa, s
 	}
 	igemm6x16(kp, &a[0], lda, &b[0], &c[0], ldc, &sa[0], &sb[0], &bias[0], mr)
 }
+
+// rows4: the NEON tiles always compute six rows.
+const rows4 = false

@@ -22,3 +22,5 @@ func quickGELUAsm(x []float32)                   { quickGELUGo(x) }
 
 func maxAbsAsm(x []float32) float32                { return maxAbsGo(x) }
 func quantAsm(x []float32, inv float32, q []int16) { quantGo(x, inv, q) }
+
+const rows4 = false

@@ -11,6 +11,17 @@ const Panel = 16
 // mr is the number of rows of A one micro-kernel call covers.
 const mr = 6
 
+// tileRows is the height of the next row tile when left rows remain: six,
+// except that seven or eight left split into fours where the kernels have a
+// four-row loop (rows4), so ViT-B/32's 50 tokens run as 6·7 + 4 + 4 rows
+// instead of 6·9 with four computed and dropped.
+func tileRows(left int) int {
+	if rows4 && useAsm && (left == 7 || left == 8) {
+		return 4
+	}
+	return min(mr, left)
+}
+
 // useAsm is true where the architecture's micro-kernels run; tests clear it
 // to exercise the pure-Go tiles.
 var useAsm = false
@@ -69,8 +80,8 @@ func GemmF32(m int, a []float32, lda int, p *PackedF32, p0, p1 int, c []float32,
 		nc := min(Panel, p.N-j0)
 		b := p.w[pn*k*Panel : (pn+1)*k*Panel]
 		bias := p.bias[j0 : j0+Panel]
-		for i := 0; i < m; i += mr {
-			r := min(mr, m-i)
+		for i, r := 0, 0; i < m; i += r {
+			r = tileRows(m - i)
 			switch {
 			case !useAsm:
 				tileF32Go(k, a[i*lda:], lda, b, Panel, c[i*ldc+j0:], ldc, bias, r, nc)
@@ -101,8 +112,9 @@ func GemmNN(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32
 		full = 0
 	}
 	for j0 := 0; j0 < full; j0 += Panel {
-		for i := 0; i < m; i += mr {
-			tileF32Asm(k, a[i*lda:], lda, b[j0:], ldb, c[i*ldc+j0:], ldc, zeros[:], min(mr, m-i))
+		for i, r := 0, 0; i < m; i += r {
+			r = tileRows(m - i)
+			tileF32Asm(k, a[i*lda:], lda, b[j0:], ldb, c[i*ldc+j0:], ldc, zeros[:], r)
 		}
 	}
 	for j0 := full; j0 < n; j0 += Panel {
@@ -160,8 +172,8 @@ func GemmW8(m int, a []float32, lda int, p *PackedW8, p0, p1 int, c []float32, l
 		nc := min(Panel, p.N-j0)
 		b := p.q[pn*k*Panel : (pn+1)*k*Panel]
 		sc, bias := p.scale[j0:j0+Panel], p.bias[j0:j0+Panel]
-		for i := 0; i < m; i += mr {
-			r := min(mr, m-i)
+		for i, r := 0, 0; i < m; i += r {
+			r = tileRows(m - i)
 			switch {
 			case !useAsm:
 				tileW8Go(k, a[i*lda:], lda, b, c[i*ldc+j0:], ldc, sc, bias, r, nc)

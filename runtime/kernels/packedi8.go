@@ -69,8 +69,8 @@ func GemmI8(m int, a []int16, lda int, sa []float32, p *PackedI8, p0, p1 int, c 
 		nc := min(Panel, p.N-j0)
 		b := p.q[pn*kp*Panel : (pn+1)*kp*Panel]
 		sb, bias := p.scale[j0:j0+Panel], p.bias[j0:j0+Panel]
-		for i := 0; i < m; i += mr {
-			r := min(mr, m-i)
+		for i, r := 0, 0; i < m; i += r {
+			r = tileRows(m - i)
 			switch {
 			case !useAsm:
 				tileI8Go(kp/2, a[i*lda:], lda, b, c[i*ldc+j0:], ldc, sa[i:], sb, bias, r, nc)
