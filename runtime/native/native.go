@@ -235,18 +235,12 @@ func (s *session) tower(ctx context.Context, t *tower, x []float32, total int, c
 		s.workers.run(norm, total, 16)
 		s.linear(&b.qkv, h, total, qkv)
 		s.workers.run(att, len(s.spans)*t.heads, 1)
-		s.linear(&b.out, attOut, total, h)
-		for i, v := range h[:total*w] {
-			x[i] += v
-		}
+		s.linearAdd(&b.out, attOut, total, h, x)
 		norm.g, norm.b = b.ln2w, b.ln2b
 		s.workers.run(norm, total, 16)
 		s.linear(&b.fc1, h, total, mlp)
 		s.workers.run(act, total, 8)
-		s.linear(&b.fc2, mlp, total, h)
-		for i, v := range h[:total*w] {
-			x[i] += v
-		}
+		s.linearAdd(&b.fc2, mlp, total, h, x)
 	}
 	return nil
 }

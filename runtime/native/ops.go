@@ -110,8 +110,9 @@ func (p *pool) drain(w int) {
 }
 
 // run calls t over [0, n) in chunks of at least grain items and returns
-// when every chunk is done. Several chunks per worker balance uneven
-// progress between cores.
+// when every chunk is done. Many chunks per worker (up to 16) balance
+// uneven progress between cores: the last worker to finish keeps the others
+// waiting for half a chunk on average.
 func (p *pool) run(t task, n, grain int) {
 	if n <= 0 {
 		return
@@ -123,7 +124,7 @@ func (p *pool) run(t task, n, grain int) {
 		return
 	}
 	p.t, p.n = t, n
-	p.per = max(grain, (n+4*workers-1)/(4*workers))
+	p.per = max(grain, (n+16*workers-1)/(16*workers))
 	p.next.Store(0)
 	p.pending.Store(int64(len(p.helpers)))
 	p.gen.Add(1)
@@ -153,6 +154,9 @@ type linearJob struct {
 	x16      []int16
 	xs       []float32
 	quantize bool
+	// res, when set, receives y added to it: the residual stream, updated
+	// by the worker that computed those columns while they are in cache.
+	res []float32
 }
 
 func (j *linearJob) run(_, lo, hi int) {
@@ -170,12 +174,26 @@ func (j *linearJob) run(_, lo, hi int) {
 	default:
 		kernels.GemmI8(j.m, j.x16, kernels.PairLen(in), j.xs, l.w8a8, lo, hi, j.y, out)
 	}
+	if j.res != nil && !j.quantize {
+		c0, c1 := lo*kernels.Panel, min(hi*kernels.Panel, out)
+		for i := range j.m {
+			r, y := j.res[i*out+c0:i*out+c1], j.y[i*out+c0:i*out+c1]
+			for c, v := range y {
+				r[c] += v
+			}
+		}
+	}
 }
 
 // linear computes y[m, out] = x[m, in]·Wᵀ + b in the layer's arithmetic.
 func (s *session) linear(l *linear, x []float32, m int, y []float32) {
+	s.linearAdd(l, x, m, y, nil)
+}
+
+// linearAdd is linear that also adds y into res (nil for none).
+func (s *session) linearAdd(l *linear, x []float32, m int, y, res []float32) {
 	j := &s.jobs.lin
-	*j = linearJob{l: l, x: x, m: m, y: y}
+	*j = linearJob{l: l, x: x, m: m, y: y, res: res}
 	var panels int
 	switch {
 	case l.f32 != nil:
