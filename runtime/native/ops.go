@@ -66,28 +66,37 @@ func (p *pool) helper(w int, h *helper) {
 // await returns the first generation after seen, spinning for spinFor and
 // then parking until the caller wakes h.
 func (p *pool) await(h *helper, seen uint64) uint64 {
-	var deadline time.Time
-	for i := 0; ; i++ {
+	for {
+		var deadline time.Time
+		for i := 0; ; i++ {
+			if g := p.gen.Load(); g != seen {
+				return g
+			}
+			if i%64 == 63 {
+				goruntime.Gosched()
+				now := time.Now()
+				if deadline.IsZero() {
+					deadline = now.Add(spinFor)
+				} else if now.After(deadline) {
+					break
+				}
+			}
+		}
+		h.sleeping.Store(true)
+		if g := p.gen.Load(); g != seen && h.sleeping.CompareAndSwap(true, false) {
+			return g
+		}
+		// Either nothing is new, or a caller cleared sleeping and owes a
+		// token.
+		<-h.wake
 		if g := p.gen.Load(); g != seen {
 			return g
 		}
-		if i%64 == 63 {
-			goruntime.Gosched()
-			now := time.Now()
-			if deadline.IsZero() {
-				deadline = now.Add(spinFor)
-			} else if now.After(deadline) {
-				break
-			}
-		}
+		// A late token: a caller read sleeping as true for the loop this
+		// helper has already run (it found the new generation itself and
+		// ran it, then parked again before the caller's swap landed).
+		// Running it twice would miscount pending; wait for the next one.
 	}
-	h.sleeping.Store(true)
-	if g := p.gen.Load(); g != seen && h.sleeping.CompareAndSwap(true, false) {
-		return g
-	}
-	// Either nothing is new, or a caller cleared sleeping and owes a token.
-	<-h.wake
-	return p.gen.Load()
 }
 
 // signal starts the helpers on the current generation.

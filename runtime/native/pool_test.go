@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	goruntime "runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,5 +101,55 @@ func TestCloseStopsWorkers(t *testing.T) {
 			t.Fatalf("%d goroutines after Close, want ≤ %d", goruntime.NumGoroutine(), want)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// countTask counts how often each item ran.
+type countTask struct{ hits []atomic.Int32 }
+
+func (c *countTask) run(_, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		c.hits[i].Add(1)
+	}
+}
+
+// TestPoolManyLoops runs thousands of loops through pools of several sizes,
+// pausing for up to twice the spin time now and then so that helpers park
+// and must be woken, and checks that every item runs exactly once per loop and that no
+// loop stalls (a lost wake-up would hang run).
+func TestPoolManyLoops(t *testing.T) {
+	const loops = 3000
+	for _, threads := range []int{2, 3, 5} {
+		p := newPool(threads)
+		c := &countTask{hits: make([]atomic.Int32, 4*threads)}
+		done := make(chan int, 1)
+		rng := rand.New(rand.NewPCG(uint64(threads), 9))
+		go func() {
+			for range loops {
+				// Pauses around the spin time start loops while helpers
+				// are deciding to park.
+				if rng.IntN(4) == 0 {
+					time.Sleep(time.Duration(rng.Int64N(int64(2 * spinFor))))
+				}
+				p.run(c, len(c.hits), 1)
+			}
+			done <- 0
+		}()
+		select {
+		case <-done:
+		case <-time.After(40 * time.Second):
+			var parked []bool
+			for _, h := range p.helpers {
+				parked = append(parked, h.sleeping.Load())
+			}
+			t.Fatalf("%d threads: loops stalled (a helper missed its wake-up): gen %d, pending %d, sleeping %v, next %d of %d",
+				threads, p.gen.Load(), p.pending.Load(), parked, p.next.Load(), p.n)
+		}
+		p.stop()
+		for i := range c.hits {
+			if got := c.hits[i].Load(); got != loops {
+				t.Errorf("%d threads: item %d ran %d times in %d loops", threads, i, got, loops)
+			}
+		}
 	}
 }
