@@ -15,31 +15,27 @@
 	LEAQ (R11)(AX*1), R13; CMPQ DX, $4; CMOVQLE R11, R13; \
 	LEAQ (R13)(AX*1), R14; CMPQ DX, $5; CMOVQLE R13, R14
 
+// ZERO clears the twelve accumulators (float or int32 alike).
 #define ZERO \
 	VXORPS Y0, Y0, Y0; VXORPS Y1, Y1, Y1; VXORPS Y2, Y2, Y2; VXORPS Y3, Y3, Y3; \
 	VXORPS Y4, Y4, Y4; VXORPS Y5, Y5, Y5; VXORPS Y6, Y6, Y6; VXORPS Y7, Y7, Y7; \
 	VXORPS Y8, Y8, Y8; VXORPS Y9, Y9, Y9; VXORPS Y10, Y10, Y10; VXORPS Y11, Y11, Y11
 
-// FMAROW multiplies the broadcast A value at (row)(BX) into two accumulators.
-#define FMAROW(row, t, c0, c1) \
-	VBROADCASTSS (row)(BX*1), t; VFMADD231PS Y12, t, c0; VFMADD231PS Y13, t, c1
-
-#define FMAROW2(row, t, c0, c1) \
-	VBROADCASTSS 4(row)(BX*1), t; VFMADD231PS Y12, t, c0; VFMADD231PS Y13, t, c1
-
-#define FMAROWAT(off, row, t, c0, c1) \
+// FMAROW multiplies the broadcast A value at off(row)(BX) into two
+// accumulators; off is the byte offset of the step within an unrolled loop.
+#define FMAROW(off, row, t, c0, c1) \
 	VBROADCASTSS off(row)(BX*1), t; VFMADD231PS Y12, t, c0; VFMADD231PS Y13, t, c1
 
-#define FMA6AT(off) \
-	FMAROWAT(off, R8, Y14, Y0, Y1); FMAROWAT(off, R9, Y15, Y2, Y3); FMAROWAT(off, R10, Y14, Y4, Y5); \
-	FMAROWAT(off, R11, Y15, Y6, Y7); FMAROWAT(off, R13, Y14, Y8, Y9); FMAROWAT(off, R14, Y15, Y10, Y11)
+// FMA6 and FMA4 are one step of k for the six- and four-row tiles.
+#define FMA6(off) \
+	FMAROW(off, R8, Y14, Y0, Y1); FMAROW(off, R9, Y15, Y2, Y3); FMAROW(off, R10, Y14, Y4, Y5); \
+	FMAROW(off, R11, Y15, Y6, Y7); FMAROW(off, R13, Y14, Y8, Y9); FMAROW(off, R14, Y15, Y10, Y11)
 
-// FMA4AT is FMA6AT for the four-row tile (rows R8..R11, Y0..Y7).
-#define FMA4AT(off) \
-	FMAROWAT(off, R8, Y14, Y0, Y1); FMAROWAT(off, R9, Y15, Y2, Y3); FMAROWAT(off, R10, Y14, Y4, Y5); \
-	FMAROWAT(off, R11, Y15, Y6, Y7)
+#define FMA4(off) \
+	FMAROW(off, R8, Y14, Y0, Y1); FMAROW(off, R9, Y15, Y2, Y3); FMAROW(off, R10, Y14, Y4, Y5); \
+	FMAROW(off, R11, Y15, Y6, Y7)
 
-// FOURROWS jumps to label when mr ≤ 4: those tiles run a loop over four
+// FOURROWS jumps to label when mr ≤ 4: those tiles run the k loop over four
 // rows only instead of computing six and storing fewer.
 #define FOURROWS(label) \
 	MOVQ mr+64(FP), R12; CMPQ R12, $4; JLE label
@@ -48,9 +44,39 @@
 #define FOURROWSI(label) \
 	MOVQ mr+72(FP), R12; CMPQ R12, $4; JLE label
 
-#define FMA6 \
-	FMAROW(R8, Y14, Y0, Y1); FMAROW(R9, Y15, Y2, Y3); FMAROW(R10, Y14, Y4, Y5); \
-	FMAROW(R11, Y15, Y6, Y7); FMAROW(R13, Y14, Y8, Y9); FMAROW(R14, Y15, Y10, Y11)
+// The k loops take the step macro (six or four rows) and their labels as
+// arguments, so both tile heights share one loop. Each ends at store.
+
+// F32B loads row q of the f32 B panel (SI, stride DI; R12 = 3·DI).
+#define F32B(q) VMOVUPS (SI)(q), Y12; VMOVUPS 32(SI)(q), Y13
+
+// F32K is sgemm6x16's k loop over CX steps: four per pass, then one at a time.
+#define F32K(STEP, l4, rest, l1) \
+	MOVQ CX, DX; SHRQ $2, CX; JZ rest; LEAQ (DI)(DI*2), R12; \
+l4: \
+	VMOVUPS (SI), Y12; VMOVUPS 32(SI), Y13; STEP(0); \
+	F32B(DI*1); STEP(4); F32B(DI*2); STEP(8); F32B(R12*1); STEP(12); \
+	LEAQ (SI)(DI*4), SI; ADDQ $16, BX; DECQ CX; JNZ l4; \
+rest: \
+	ANDQ $3, DX; JZ store; \
+l1: \
+	VMOVUPS (SI), Y12; VMOVUPS 32(SI), Y13; STEP(0); \
+	ADDQ DI, SI; ADDQ $4, BX; DECQ DX; JNZ l1; \
+	JMP store
+
+// W8B widens the 16 int8 B values at off(SI) to floats in Y12, Y13.
+#define W8B(off) \
+	VPMOVSXBD off(SI), Y12; VPMOVSXBD off+8(SI), Y13; VCVTDQ2PS Y12, Y12; VCVTDQ2PS Y13, Y13
+
+// W8K is wgemm6x16's k loop over CX steps: two per pass, then one.
+#define W8K(STEP, l2, rest) \
+	MOVQ CX, DX; SHRQ $1, CX; JZ rest; \
+l2: \
+	W8B(0); STEP(0); W8B(16); STEP(4); \
+	ADDQ $32, SI; ADDQ $8, BX; DECQ CX; JNZ l2; \
+rest: \
+	TESTQ $1, DX; JZ store; W8B(0); STEP(0); \
+	JMP store
 
 // STORE adds the bias (Y12, Y13) to a row and stores it at DX.
 #define STORE(c0, c1) \
@@ -83,80 +109,10 @@ TEXT ·sgemm6x16(SB), NOSPLIT, $0-72
 	TESTQ CX, CX
 	JZ   store
 	FOURROWS(four)
-
-	MOVQ CX, DX
-	SHRQ $2, CX
-	JZ   one
-	LEAQ (DI)(DI*2), R12
-
-loop4:
-	VMOVUPS (SI), Y12
-	VMOVUPS 32(SI), Y13
-	FMA6AT(0)
-	VMOVUPS (SI)(DI*1), Y12
-	VMOVUPS 32(SI)(DI*1), Y13
-	FMA6AT(4)
-	VMOVUPS (SI)(DI*2), Y12
-	VMOVUPS 32(SI)(DI*2), Y13
-	FMA6AT(8)
-	VMOVUPS (SI)(R12*1), Y12
-	VMOVUPS 32(SI)(R12*1), Y13
-	FMA6AT(12)
-	LEAQ (SI)(DI*4), SI
-	ADDQ $16, BX
-	DECQ CX
-	JNZ  loop4
-
-one:
-	ANDQ $3, DX
-	JZ   store
-
-loop1:
-	VMOVUPS (SI), Y12
-	VMOVUPS 32(SI), Y13
-	FMA6
-	ADDQ DI, SI
-	ADDQ $4, BX
-	DECQ DX
-	JNZ  loop1
-	JMP  store
+	F32K(FMA6, loop4, one, loop1)
 
 four:
-	MOVQ CX, DX
-	SHRQ $2, CX
-	JZ   fone
-	LEAQ (DI)(DI*2), R12
-
-floop4:
-	VMOVUPS (SI), Y12
-	VMOVUPS 32(SI), Y13
-	FMA4AT(0)
-	VMOVUPS (SI)(DI*1), Y12
-	VMOVUPS 32(SI)(DI*1), Y13
-	FMA4AT(4)
-	VMOVUPS (SI)(DI*2), Y12
-	VMOVUPS 32(SI)(DI*2), Y13
-	FMA4AT(8)
-	VMOVUPS (SI)(R12*1), Y12
-	VMOVUPS 32(SI)(R12*1), Y13
-	FMA4AT(12)
-	LEAQ (SI)(DI*4), SI
-	ADDQ $16, BX
-	DECQ CX
-	JNZ  floop4
-
-fone:
-	ANDQ $3, DX
-	JZ   store
-
-floop1:
-	VMOVUPS (SI), Y12
-	VMOVUPS 32(SI), Y13
-	FMA4AT(0)
-	ADDQ DI, SI
-	ADDQ $4, BX
-	DECQ DX
-	JNZ  floop1
+	F32K(FMA4, floop4, fone, floop1)
 
 store:
 	MOVQ c+40(FP), DX
@@ -198,67 +154,11 @@ TEXT ·wgemm6x16(SB), NOSPLIT, $0-72
 	TESTQ CX, CX
 	JZ   store
 
-	FOURROWS(wfour)
-	MOVQ CX, DX
-	SHRQ $1, CX
-	JZ   wone
+	FOURROWS(four)
+	W8K(FMA6, loop2, one)
 
-wloop2:
-	VPMOVSXBD (SI), Y12
-	VPMOVSXBD 8(SI), Y13
-	VCVTDQ2PS Y12, Y12
-	VCVTDQ2PS Y13, Y13
-	FMA6
-	VPMOVSXBD 16(SI), Y12
-	VPMOVSXBD 24(SI), Y13
-	VCVTDQ2PS Y12, Y12
-	VCVTDQ2PS Y13, Y13
-	FMAROW2(R8, Y14, Y0, Y1); FMAROW2(R9, Y15, Y2, Y3); FMAROW2(R10, Y14, Y4, Y5)
-	FMAROW2(R11, Y15, Y6, Y7); FMAROW2(R13, Y14, Y8, Y9); FMAROW2(R14, Y15, Y10, Y11)
-	ADDQ $32, SI
-	ADDQ $8, BX
-	DECQ CX
-	JNZ  wloop2
-
-wone:
-	TESTQ $1, DX
-	JZ   store
-	VPMOVSXBD (SI), Y12
-	VPMOVSXBD 8(SI), Y13
-	VCVTDQ2PS Y12, Y12
-	VCVTDQ2PS Y13, Y13
-	FMA6
-	JMP  store
-
-wfour:
-	MOVQ CX, DX
-	SHRQ $1, CX
-	JZ   wfone
-
-wfloop2:
-	VPMOVSXBD (SI), Y12
-	VPMOVSXBD 8(SI), Y13
-	VCVTDQ2PS Y12, Y12
-	VCVTDQ2PS Y13, Y13
-	FMA4AT(0)
-	VPMOVSXBD 16(SI), Y12
-	VPMOVSXBD 24(SI), Y13
-	VCVTDQ2PS Y12, Y12
-	VCVTDQ2PS Y13, Y13
-	FMA4AT(4)
-	ADDQ $32, SI
-	ADDQ $8, BX
-	DECQ CX
-	JNZ  wfloop2
-
-wfone:
-	TESTQ $1, DX
-	JZ   store
-	VPMOVSXBD (SI), Y12
-	VPMOVSXBD 8(SI), Y13
-	VCVTDQ2PS Y12, Y12
-	VCVTDQ2PS Y13, Y13
-	FMA4AT(0)
+four:
+	W8K(FMA4, floop2, fone)
 
 store:
 	MOVQ c+32(FP), DX
@@ -285,18 +185,34 @@ done:
 	VZEROUPPER
 	RET
 
-// MADDROW multiplies the broadcast pair of int16 A values at (row)(BX) with
-// the int16 pairs of B and adds the int32 sums into two accumulators.
-#define MADDROW(row, c0, c1) \
-	VPBROADCASTD (row)(BX*1), Y14; \
+// MADDROW multiplies the broadcast pair of int16 A values at off(row)(BX)
+// with the int16 pairs of B and adds the int32 sums into two accumulators.
+#define MADDROW(off, row, c0, c1) \
+	VPBROADCASTD off(row)(BX*1), Y14; \
 	VPMADDWD Y12, Y14, Y15; VPADDD Y15, c0, c0; \
 	VPMADDWD Y13, Y14, Y15; VPADDD Y15, c1, c1
 
-// MADDROW2 is MADDROW for the next pair of k.
-#define MADDROW2(row, c0, c1) \
-	VPBROADCASTD 4(row)(BX*1), Y14; \
-	VPMADDWD Y12, Y14, Y15; VPADDD Y15, c0, c0; \
-	VPMADDWD Y13, Y14, Y15; VPADDD Y15, c1, c1
+// MADD6 and MADD4 are one pair of k for the six- and four-row tiles.
+#define MADD6(off) \
+	MADDROW(off, R8, Y0, Y1); MADDROW(off, R9, Y2, Y3); MADDROW(off, R10, Y4, Y5); \
+	MADDROW(off, R11, Y6, Y7); MADDROW(off, R13, Y8, Y9); MADDROW(off, R14, Y10, Y11)
+
+#define MADD4(off) \
+	MADDROW(off, R8, Y0, Y1); MADDROW(off, R9, Y2, Y3); MADDROW(off, R10, Y4, Y5); \
+	MADDROW(off, R11, Y6, Y7)
+
+// I8B widens the 16 columns × 2 int8 B values at off(SI) to int16.
+#define I8B(off) VPMOVSXBW off(SI), Y12; VPMOVSXBW off+16(SI), Y13
+
+// I8K is igemm6x16's k loop over CX pairs: two per pass, then one.
+#define I8K(STEP, l2, rest) \
+	MOVQ CX, DX; SHRQ $1, CX; JZ rest; \
+l2: \
+	I8B(0); STEP(0); I8B(32); STEP(4); \
+	ADDQ $64, SI; ADDQ $8, BX; DECQ CX; JNZ l2; \
+rest: \
+	TESTQ $1, DX; JZ store; I8B(0); STEP(0); \
+	JMP store
 
 // ISTORE converts a row of int32 sums to float, multiplies by the row scale
 // at (DI) and the column scales (Y12, Y13), adds the bias at (R8), stores at DX.
@@ -317,94 +233,16 @@ TEXT ·igemm6x16(SB), NOSPLIT, $0-80
 	MOVQ b+24(FP), SI
 	MOVQ mr+72(FP), DX
 	ROWS
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	VPXOR Y4, Y4, Y4
-	VPXOR Y5, Y5, Y5
-	VPXOR Y6, Y6, Y6
-	VPXOR Y7, Y7, Y7
-	VPXOR Y8, Y8, Y8
-	VPXOR Y9, Y9, Y9
-	VPXOR Y10, Y10, Y10
-	VPXOR Y11, Y11, Y11
+	ZERO
 	XORQ BX, BX
 	TESTQ CX, CX
 	JZ   store
 
-	FOURROWSI(ifour)
-	MOVQ CX, DX
-	SHRQ $1, CX
-	JZ   ione
+	FOURROWSI(four)
+	I8K(MADD6, loop2, one)
 
-iloop2:
-	VPMOVSXBW (SI), Y12
-	VPMOVSXBW 16(SI), Y13
-	MADDROW(R8, Y0, Y1)
-	MADDROW(R9, Y2, Y3)
-	MADDROW(R10, Y4, Y5)
-	MADDROW(R11, Y6, Y7)
-	MADDROW(R13, Y8, Y9)
-	MADDROW(R14, Y10, Y11)
-	VPMOVSXBW 32(SI), Y12
-	VPMOVSXBW 48(SI), Y13
-	MADDROW2(R8, Y0, Y1)
-	MADDROW2(R9, Y2, Y3)
-	MADDROW2(R10, Y4, Y5)
-	MADDROW2(R11, Y6, Y7)
-	MADDROW2(R13, Y8, Y9)
-	MADDROW2(R14, Y10, Y11)
-	ADDQ $64, SI
-	ADDQ $8, BX
-	DECQ CX
-	JNZ  iloop2
-
-ione:
-	TESTQ $1, DX
-	JZ   store
-	VPMOVSXBW (SI), Y12
-	VPMOVSXBW 16(SI), Y13
-	MADDROW(R8, Y0, Y1)
-	MADDROW(R9, Y2, Y3)
-	MADDROW(R10, Y4, Y5)
-	MADDROW(R11, Y6, Y7)
-	MADDROW(R13, Y8, Y9)
-	MADDROW(R14, Y10, Y11)
-	JMP  store
-
-ifour:
-	MOVQ CX, DX
-	SHRQ $1, CX
-	JZ   ifone
-
-ifloop2:
-	VPMOVSXBW (SI), Y12
-	VPMOVSXBW 16(SI), Y13
-	MADDROW(R8, Y0, Y1)
-	MADDROW(R9, Y2, Y3)
-	MADDROW(R10, Y4, Y5)
-	MADDROW(R11, Y6, Y7)
-	VPMOVSXBW 32(SI), Y12
-	VPMOVSXBW 48(SI), Y13
-	MADDROW2(R8, Y0, Y1)
-	MADDROW2(R9, Y2, Y3)
-	MADDROW2(R10, Y4, Y5)
-	MADDROW2(R11, Y6, Y7)
-	ADDQ $64, SI
-	ADDQ $8, BX
-	DECQ CX
-	JNZ  ifloop2
-
-ifone:
-	TESTQ $1, DX
-	JZ   store
-	VPMOVSXBW (SI), Y12
-	VPMOVSXBW 16(SI), Y13
-	MADDROW(R8, Y0, Y1)
-	MADDROW(R9, Y2, Y3)
-	MADDROW(R10, Y4, Y5)
-	MADDROW(R11, Y6, Y7)
+four:
+	I8K(MADD4, floop2, fone)
 
 store:
 	MOVQ c+32(FP), DX
