@@ -118,6 +118,32 @@
 #define OUT4 VST1.P [V24.S4, V25.S4, V26.S4, V27.S4], (R1)(R2); SUBS $1, R5; BEQ done
 #define OUT5 VST1.P [V28.S4, V29.S4, V30.S4, V31.S4], (R1)(R2)
 
+// The peak loops at the end of the file use these.
+
+// PEAKSETUP loads n into R0, sets every 32-bit lane of V0 to v and clears
+// the accumulators.
+#define PEAKSETUP(v) \
+	MOVD n+0(FP), R0; MOVW v, R1; VMOV R1, V0.S[0]; VDUP V0.S[0], V0.S4; ZERO
+
+// EACH12 applies OP to each accumulator.
+#define EACH12(OP) \
+	OP(8); OP(9); OP(10); OP(11); OP(12); OP(13); OP(14); OP(15); OP(16); OP(17); OP(18); OP(19)
+
+// SUM12 adds the accumulators into V8 with ADD(d, n, m).
+#define SUM12(ADD) \
+	ADD(8, 8, 9); ADD(10, 10, 11); ADD(12, 12, 13); ADD(14, 14, 15); ADD(16, 16, 17); ADD(18, 18, 19); \
+	ADD(8, 8, 10); ADD(12, 12, 14); ADD(16, 16, 18); ADD(8, 8, 12); ADD(8, 8, 16)
+
+// ADDV: ADD Vd.4S, Vn.4S, Vm.4S
+#define ADDV(d, n, m) WORD $(0x4EA08400 | (m)<<16 | (n)<<5 | (d))
+
+// ISUM returns lane 0 of the sum of the int32 accumulators.
+#define ISUM SUM12(ADDV); VMOV V8.S[0], R1; MOVD R1, ret+8(FP); RET
+
+#define PFMLA(d) FMLAV(d, 0, 0)
+#define PSDOT(d) SDOTE(d, 0, 0, 0)
+#define PSMLAL(d) SMLALE(d, 0, 0, 0)
+
 // func sgemm6x16(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, bias *float32, mr int)
 // C[r, 0:16] = Σ_p A[r, p]·B[p, 0:16] + bias[0:16] for r < mr ≤ 6, the
 // products fused into the sums in order of p, as tileF32Go.
@@ -413,87 +439,42 @@ store:
 done:
 	RET
 
-// Register-only throughput loops for MeasurePeak; each returns a sum that
-// shows how many operations ran.
+// Register-only throughput loops for MeasurePeak: twelve independent chains
+// of accumulators V8..V19 on a constant operand in V0. Each returns lane 0
+// of the sum of the chains, which counts the operations that ran.
 
 // func peakFMLA(n int) float32
-// Twelve chains of FMLA 1·1 (V8..V19): every lane of each ends at n.
+// FMLA 1·1: every lane of each chain ends at n; the result is 12n.
 TEXT ·peakFMLA(SB), NOSPLIT, $0-12
-	MOVD n+0(FP), R0
-	MOVW $0x3f800000, R1
-	VMOV R1, V0.S[0]
-	VDUP V0.S[0], V0.S4
-	VEOR V8.B16, V8.B16, V8.B16; VEOR V9.B16, V9.B16, V9.B16
-	VEOR V10.B16, V10.B16, V10.B16; VEOR V11.B16, V11.B16, V11.B16
-	VEOR V12.B16, V12.B16, V12.B16; VEOR V13.B16, V13.B16, V13.B16
-	VEOR V14.B16, V14.B16, V14.B16; VEOR V15.B16, V15.B16, V15.B16
-	VEOR V16.B16, V16.B16, V16.B16; VEOR V17.B16, V17.B16, V17.B16
-	VEOR V18.B16, V18.B16, V18.B16; VEOR V19.B16, V19.B16, V19.B16
+	PEAKSETUP($0x3f800000)
 
 fmla:
-	FMLAV(8, 0, 0); FMLAV(9, 0, 0); FMLAV(10, 0, 0); FMLAV(11, 0, 0)
-	FMLAV(12, 0, 0); FMLAV(13, 0, 0); FMLAV(14, 0, 0); FMLAV(15, 0, 0)
-	FMLAV(16, 0, 0); FMLAV(17, 0, 0); FMLAV(18, 0, 0); FMLAV(19, 0, 0)
+	EACH12(PFMLA)
 	SUB  $1, R0
 	CBNZ R0, fmla
-
-	FADDV(8, 8, 9); FADDV(10, 10, 11); FADDV(12, 12, 13)
-	FADDV(14, 14, 15); FADDV(16, 16, 17); FADDV(18, 18, 19)
-	FADDV(8, 8, 10); FADDV(12, 12, 14); FADDV(16, 16, 18)
-	FADDV(8, 8, 12); FADDV(8, 8, 16)
+	SUM12(FADDV)
 	FMOVS F8, ret+8(FP)
 	RET
 
-// ISUM returns lane 0 of the sum of the int32 accumulators V8..V19.
-#define ISUM \
-	VADD V9.S4, V8.S4, V8.S4; VADD V11.S4, V10.S4, V10.S4; VADD V13.S4, V12.S4, V12.S4; \
-	VADD V15.S4, V14.S4, V14.S4; VADD V17.S4, V16.S4, V16.S4; VADD V19.S4, V18.S4, V18.S4; \
-	VADD V10.S4, V8.S4, V8.S4; VADD V14.S4, V12.S4, V12.S4; VADD V18.S4, V16.S4, V16.S4; \
-	VADD V12.S4, V8.S4, V8.S4; VADD V16.S4, V8.S4, V8.S4; \
-	VMOV V8.S[0], R1; MOVD R1, ret+8(FP); RET
-
 // func peakSDOT(n int) int64
-// Twelve chains of SDOT with all-ones bytes: lane 0 of each ends at 4n.
+// SDOT with all-ones bytes: lane 0 of each chain ends at 4n; the result is 48n.
 TEXT ·peakSDOT(SB), NOSPLIT, $0-16
-	MOVD n+0(FP), R0
-	MOVW $0x01010101, R1
-	VMOV R1, V0.S[0]
-	VDUP V0.S[0], V0.S4
-	VEOR V8.B16, V8.B16, V8.B16; VEOR V9.B16, V9.B16, V9.B16
-	VEOR V10.B16, V10.B16, V10.B16; VEOR V11.B16, V11.B16, V11.B16
-	VEOR V12.B16, V12.B16, V12.B16; VEOR V13.B16, V13.B16, V13.B16
-	VEOR V14.B16, V14.B16, V14.B16; VEOR V15.B16, V15.B16, V15.B16
-	VEOR V16.B16, V16.B16, V16.B16; VEOR V17.B16, V17.B16, V17.B16
-	VEOR V18.B16, V18.B16, V18.B16; VEOR V19.B16, V19.B16, V19.B16
+	PEAKSETUP($0x01010101)
 
 sdot:
-	SDOTE(8, 0, 0, 0); SDOTE(9, 0, 0, 0); SDOTE(10, 0, 0, 0); SDOTE(11, 0, 0, 0)
-	SDOTE(12, 0, 0, 0); SDOTE(13, 0, 0, 0); SDOTE(14, 0, 0, 0); SDOTE(15, 0, 0, 0)
-	SDOTE(16, 0, 0, 0); SDOTE(17, 0, 0, 0); SDOTE(18, 0, 0, 0); SDOTE(19, 0, 0, 0)
+	EACH12(PSDOT)
 	SUB  $1, R0
 	CBNZ R0, sdot
 	ISUM
 
 // func peakSMLAL(n int) int64
-// Twelve chains of SMLAL by element with all-ones halfwords: lane 0 of each
-// ends at n.
+// SMLAL by element with all-ones halfwords: lane 0 of each chain ends at n;
+// the result is 12n.
 TEXT ·peakSMLAL(SB), NOSPLIT, $0-16
-	MOVD n+0(FP), R0
-	MOVW $0x00010001, R1
-	VMOV R1, V0.S[0]
-	VDUP V0.S[0], V0.S4
-	VEOR V8.B16, V8.B16, V8.B16; VEOR V9.B16, V9.B16, V9.B16
-	VEOR V10.B16, V10.B16, V10.B16; VEOR V11.B16, V11.B16, V11.B16
-	VEOR V12.B16, V12.B16, V12.B16; VEOR V13.B16, V13.B16, V13.B16
-	VEOR V14.B16, V14.B16, V14.B16; VEOR V15.B16, V15.B16, V15.B16
-	VEOR V16.B16, V16.B16, V16.B16; VEOR V17.B16, V17.B16, V17.B16
-	VEOR V18.B16, V18.B16, V18.B16; VEOR V19.B16, V19.B16, V19.B16
+	PEAKSETUP($0x00010001)
 
 smlal:
-	SMLALE(8, 0, 0, 0); SMLALE(9, 0, 0, 0); SMLALE(10, 0, 0, 0); SMLALE(11, 0, 0, 0)
-	SMLALE(12, 0, 0, 0); SMLALE(13, 0, 0, 0); SMLALE(14, 0, 0, 0); SMLALE(15, 0, 0, 0)
-	SMLALE(16, 0, 0, 0); SMLALE(17, 0, 0, 0); SMLALE(18, 0, 0, 0); SMLALE(19, 0, 0, 0)
+	EACH12(PSMLAL)
 	SUB  $1, R0
 	CBNZ R0, smlal
-
 	ISUM

@@ -1,152 +1,85 @@
 #include "textflag.h"
 
-// Register-only throughput loops for MeasurePeak. Each returns a sum that
-// shows how many operations ran.
+// Register-only throughput loops for MeasurePeak: twelve independent chains
+// of accumulators Y0..Y11 (eight were too few to cover the latency) on a
+// constant operand in Y12 (temporary Y13, int16 ones in Y14). Each returns
+// lane 0 of the sum of the chains, which counts the operations that ran.
+
+#define ZERO12 \
+	VPXOR Y0, Y0, Y0; VPXOR Y1, Y1, Y1; VPXOR Y2, Y2, Y2; VPXOR Y3, Y3, Y3; \
+	VPXOR Y4, Y4, Y4; VPXOR Y5, Y5, Y5; VPXOR Y6, Y6, Y6; VPXOR Y7, Y7, Y7; \
+	VPXOR Y8, Y8, Y8; VPXOR Y9, Y9, Y9; VPXOR Y10, Y10, Y10; VPXOR Y11, Y11, Y11
+
+// EACH12 applies OP to each accumulator.
+#define EACH12(OP) \
+	OP(Y0); OP(Y1); OP(Y2); OP(Y3); OP(Y4); OP(Y5); OP(Y6); OP(Y7); OP(Y8); OP(Y9); OP(Y10); OP(Y11)
+
+// SUM12 adds the accumulators into Y0 with ADD (VADDPS or VPADDD).
+#define SUM12(ADD) \
+	ADD Y1, Y0, Y0; ADD Y3, Y2, Y2; ADD Y5, Y4, Y4; ADD Y7, Y6, Y6; ADD Y9, Y8, Y8; ADD Y11, Y10, Y10; \
+	ADD Y2, Y0, Y0; ADD Y6, Y4, Y4; ADD Y10, Y8, Y8; ADD Y4, Y0, Y0; ADD Y8, Y0, Y0
+
+// BCAST32 sets every 32-bit lane of y to the constant v (via AX and x).
+#define BCAST32(v, x, y) MOVL v, AX; MOVQ AX, x; VPBROADCASTD x, y
+
+// FMA adds 1·1 to every lane of acc.
+#define FMA(acc) VFMADD231PS Y12, Y12, acc
 
 // func peakFMA(n int) float32
-// Ten independent chains of VFMADD231PS 1·1: every lane of each ends at n.
+// Every lane of each chain ends at n; the result is 12n.
 TEXT ·peakFMA(SB), NOSPLIT, $0-12
 	MOVQ n+0(FP), CX
-	MOVL $0x3f800000, AX
-	MOVQ AX, X8
-	VBROADCASTSS X8, Y8
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
+	BCAST32($0x3f800000, X12, Y12)
+	ZERO12
 
 fma:
-	VFMADD231PS Y8, Y8, Y0
-	VFMADD231PS Y8, Y8, Y1
-	VFMADD231PS Y8, Y8, Y2
-	VFMADD231PS Y8, Y8, Y3
-	VFMADD231PS Y8, Y8, Y4
-	VFMADD231PS Y8, Y8, Y5
-	VFMADD231PS Y8, Y8, Y6
-	VFMADD231PS Y8, Y8, Y7
-	VFMADD231PS Y8, Y8, Y9
-	VFMADD231PS Y8, Y8, Y10
+	EACH12(FMA)
 	DECQ CX
 	JNZ  fma
-
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y5, Y4, Y4
-	VADDPS Y7, Y6, Y6
-	VADDPS Y10, Y9, Y9
-	VADDPS Y2, Y0, Y0
-	VADDPS Y6, Y4, Y4
-	VADDPS Y9, Y0, Y0
-	VADDPS Y4, Y0, Y0
+	SUM12(VADDPS)
 	VZEROUPPER
 	MOVSS X0, ret+8(FP)
 	RET
 
-// MADD adds the int16 pair products of Y8·Y8 (1·1 + 1·1 = 2 per lane) to acc.
-#define MADD(acc) VPMADDWD Y8, Y8, Y9; VPADDD Y9, acc, acc
+// MADD adds the int16 pair products of Y12·Y12 (1·1 + 1·1 = 2 per lane) to acc.
+#define MADD(acc) VPMADDWD Y12, Y12, Y13; VPADDD Y13, acc, acc
 
 // func peakMADDWD(n int) int64
-// Twelve chains of VPMADDWD + VPADDD, the int16-pair mix of igemm6x16:
-// lane 0 of each ends at 2n.
+// VPMADDWD + VPADDD, the int16-pair mix of igemm6x16: lane 0 of each chain
+// ends at 2n; the result is 24n.
 TEXT ·peakMADDWD(SB), NOSPLIT, $0-16
 	MOVQ n+0(FP), CX
-	MOVL $0x00010001, AX
-	MOVQ AX, X8
-	VPBROADCASTD X8, Y8
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	VPXOR Y4, Y4, Y4
-	VPXOR Y5, Y5, Y5
-	VPXOR Y6, Y6, Y6
-	VPXOR Y7, Y7, Y7
-	VPXOR Y10, Y10, Y10
-	VPXOR Y11, Y11, Y11
-	VPXOR Y12, Y12, Y12
-	VPXOR Y13, Y13, Y13
+	BCAST32($0x00010001, X12, Y12)
+	ZERO12
 
 madd:
-	MADD(Y0)
-	MADD(Y1)
-	MADD(Y2)
-	MADD(Y3)
-	MADD(Y4)
-	MADD(Y5)
-	MADD(Y6)
-	MADD(Y7)
-	MADD(Y10)
-	MADD(Y11)
-	MADD(Y12)
-	MADD(Y13)
+	EACH12(MADD)
 	DECQ CX
 	JNZ  madd
-
-	VPADDD Y1, Y0, Y0
-	VPADDD Y3, Y2, Y2
-	VPADDD Y5, Y4, Y4
-	VPADDD Y7, Y6, Y6
-	VPADDD Y11, Y10, Y10
-	VPADDD Y13, Y12, Y12
-	VPADDD Y2, Y0, Y0
-	VPADDD Y6, Y4, Y4
-	VPADDD Y12, Y10, Y10
-	VPADDD Y4, Y0, Y0
-	VPADDD Y10, Y0, Y0
+	SUM12(VPADDD)
 	VZEROUPPER
 	MOVQ X0, AX
 	MOVL AX, AX
 	MOVQ AX, ret+8(FP)
 	RET
 
-// UBS adds the u8×s8 quad products of Y8·Y8 (4 per int32 lane) to acc.
-#define UBS(acc) VPMADDUBSW Y8, Y8, Y9; VPMADDWD Y10, Y9, Y9; VPADDD Y9, acc, acc
+// UBS adds the u8×s8 quad products of Y12·Y12 (4 per int32 lane) to acc.
+#define UBS(acc) VPMADDUBSW Y12, Y12, Y13; VPMADDWD Y14, Y13, Y13; VPADDD Y13, acc, acc
 
 // func peakMADDUBSW(n int) int64
-// Eight chains of VPMADDUBSW + VPMADDWD(1) + VPADDD, the u8×s8 mix of
-// other AVX2 int8 runtimes: lane 0 of each ends at 4n.
+// VPMADDUBSW + VPMADDWD(1) + VPADDD, the u8×s8 mix of other AVX2 int8
+// runtimes: lane 0 of each chain ends at 4n; the result is 48n.
 TEXT ·peakMADDUBSW(SB), NOSPLIT, $0-16
 	MOVQ n+0(FP), CX
-	MOVL $0x01010101, AX
-	MOVQ AX, X8
-	VPBROADCASTD X8, Y8
-	MOVL $0x00010001, AX
-	MOVQ AX, X10
-	VPBROADCASTD X10, Y10
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	VPXOR Y4, Y4, Y4
-	VPXOR Y5, Y5, Y5
-	VPXOR Y6, Y6, Y6
-	VPXOR Y7, Y7, Y7
+	BCAST32($0x01010101, X12, Y12)
+	BCAST32($0x00010001, X14, Y14)
+	ZERO12
 
 ubs:
-	UBS(Y0)
-	UBS(Y1)
-	UBS(Y2)
-	UBS(Y3)
-	UBS(Y4)
-	UBS(Y5)
-	UBS(Y6)
-	UBS(Y7)
+	EACH12(UBS)
 	DECQ CX
 	JNZ  ubs
-
-	VPADDD Y1, Y0, Y0
-	VPADDD Y3, Y2, Y2
-	VPADDD Y5, Y4, Y4
-	VPADDD Y7, Y6, Y6
-	VPADDD Y2, Y0, Y0
-	VPADDD Y6, Y4, Y4
-	VPADDD Y4, Y0, Y0
+	SUM12(VPADDD)
 	VZEROUPPER
 	MOVQ X0, AX
 	MOVL AX, AX

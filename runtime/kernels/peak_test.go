@@ -18,6 +18,8 @@ func TestPeakLoops(t *testing.T) {
 				t.Errorf("%s: %d iterations returned %d, want %d", l.op, n, got, want)
 			}
 		}
+		// Each instruction mix's own ceiling: go test -run PeakLoops -v
+		t.Logf("%s: %.1f G op/s", l.op, rate(l, 50*time.Millisecond))
 	}
 	p := MeasurePeak(20 * time.Millisecond)
 	if useAsm && (p.F32 <= 0 || p.I8 <= 0 || p.F32Op == "" || p.I8Op == "") {
