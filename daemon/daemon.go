@@ -125,8 +125,7 @@ func New(ctx context.Context, o Options) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	cfg := d.model.Config()
-	spec := d.model.Tokenizer()
-	if d.tok, err = tokenizer.New(spec.Merges, spec.Vocab); err != nil {
+	if d.tok, err = d.model.Tokenizer().New(); err != nil {
 		return nil, fmt.Errorf("daemon: %s: tokenizer: %w", o.ModelPath, err)
 	}
 	if err := d.openSession(ctx); err != nil {

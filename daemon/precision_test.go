@@ -12,7 +12,6 @@ import (
 
 	"github.com/edgeclip/edgeclip/models"
 	"github.com/edgeclip/edgeclip/models/quantize"
-	"github.com/edgeclip/edgeclip/models/tokenizer"
 	"github.com/edgeclip/edgeclip/runtime"
 	"github.com/edgeclip/edgeclip/runtime/native"
 )
@@ -54,8 +53,7 @@ func int8Model(t *testing.T, fp32 string) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	spec := f.Tokenizer()
-	tok, err := tokenizer.New(spec.Merges, spec.Vocab)
+	tok, err := f.Tokenizer().New()
 	if err != nil {
 		t.Fatal(err)
 	}

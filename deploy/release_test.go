@@ -21,7 +21,6 @@ import (
 
 	"github.com/edgeclip/edgeclip/config"
 	"github.com/edgeclip/edgeclip/models"
-	"github.com/edgeclip/edgeclip/models/tokenizer"
 	"github.com/edgeclip/edgeclip/runtime"
 	_ "github.com/edgeclip/edgeclip/runtime/native"
 )
@@ -292,8 +291,7 @@ func nativeText(t *testing.T, path, text string) []float32 {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	spec := f.Tokenizer()
-	tok, err := tokenizer.New(spec.Merges, spec.Vocab)
+	tok, err := f.Tokenizer().New()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/edgeclip/edgeclip/models"
-	"github.com/edgeclip/edgeclip/models/tokenizer"
 	"github.com/edgeclip/edgeclip/runtime"
 	"github.com/edgeclip/edgeclip/runtime/native"
 )
@@ -29,8 +28,7 @@ func tinyModel(t *testing.T) Model {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	spec := f.Tokenizer()
-	tok, err := tokenizer.New(spec.Merges, spec.Vocab)
+	tok, err := f.Tokenizer().New()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,8 @@ import (
 	"github.com/edgeclip/edgeclip/models/arch"
 	"github.com/edgeclip/edgeclip/models/safetensors"
 	"github.com/edgeclip/edgeclip/runtime"
+
+	"github.com/edgeclip/edgeclip/models/tokenizer"
 )
 
 // Metadata keys of the format.
@@ -280,3 +282,6 @@ func rtDType(d safetensors.DType) runtime.DType {
 	}
 	return 0
 }
+
+// New builds the tokenizer the spec describes.
+func (s TokenizerSpec) New() (*tokenizer.Tokenizer, error) { return tokenizer.New(s.Merges, s.Vocab) }

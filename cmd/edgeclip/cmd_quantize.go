@@ -11,7 +11,6 @@ import (
 	"github.com/edgeclip/edgeclip/eval"
 	"github.com/edgeclip/edgeclip/models"
 	"github.com/edgeclip/edgeclip/models/quantize"
-	"github.com/edgeclip/edgeclip/models/tokenizer"
 	"github.com/edgeclip/edgeclip/runtime"
 	"github.com/edgeclip/edgeclip/runtime/native"
 )
@@ -56,8 +55,7 @@ func runQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer f.Close()
-	spec := f.Tokenizer()
-	tok, err := tokenizer.New(spec.Merges, spec.Vocab)
+	tok, err := f.Tokenizer().New()
 	if err != nil {
 		return fmt.Errorf("%s: tokenizer: %w", *in, err)
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"github.com/edgeclip/edgeclip/models"
-	"github.com/edgeclip/edgeclip/models/tokenizer"
 )
 
 func init() {
@@ -30,8 +29,7 @@ func runTokenize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer f.Close()
-	spec := f.Tokenizer()
-	tok, err := tokenizer.New(spec.Merges, spec.Vocab)
+	tok, err := f.Tokenizer().New()
 	if err != nil {
 		return fmt.Errorf("%s: tokenizer: %w", *path, err)
 	}

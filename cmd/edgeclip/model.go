@@ -68,8 +68,7 @@ func (m *modelFlags) open(ctx context.Context) (*loaded, error) {
 	}
 	l := &loaded{file: f}
 	fail := func(err error) (*loaded, error) { l.Close(); return nil, err }
-	spec := f.Tokenizer()
-	if l.tok, err = tokenizer.New(spec.Merges, spec.Vocab); err != nil {
+	if l.tok, err = f.Tokenizer().New(); err != nil {
 		return fail(fmt.Errorf("%s: tokenizer: %w", m.path, err))
 	}
 	cfg := f.Config()
