@@ -231,7 +231,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		rep.Models = append(rep.Models, *m)
 	}
-	rep.Peak.share(rep)
+	rep.sharePeak()
 	rep.Board.After = o.Board.Sample()
 	rep.Board.Throttled = len(rep.Board.Before.Throttle) > 0 || len(rep.Board.After.Throttle) > 0
 	rep.Host.LoadAvgAfter = loadAvg()

@@ -201,8 +201,9 @@ type Query struct {
 	NSPerFrame float64 `json:"ns_per_frame"`
 }
 
-// share sets every timing's PeakPct; a nil Peak leaves them zero.
-func (p *Peak) share(r *Report) {
+// sharePeak sets every timing's PeakPct; without a Peak they stay zero.
+func (r *Report) sharePeak() {
+	p := r.Peak
 	if p == nil {
 		return
 	}

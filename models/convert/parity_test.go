@@ -15,8 +15,8 @@ import (
 
 	"github.com/edgeclip/edgeclip/models"
 	"github.com/edgeclip/edgeclip/models/arch"
+	"github.com/edgeclip/edgeclip/models/modelstest"
 	"github.com/edgeclip/edgeclip/models/preprocess"
-	"github.com/edgeclip/edgeclip/models/tokenizer"
 	"github.com/edgeclip/edgeclip/runtime"
 	_ "github.com/edgeclip/edgeclip/runtime/native"
 )
@@ -89,16 +89,7 @@ func convertWith(t testing.TB, fx *fixture, o Options) *models.File {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), fx.Layout+".safetensors")
-	if err := models.Write(path, c); err != nil {
-		t.Fatal(err)
-	}
-	f, err := models.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
+	return modelstest.WriteOpen(t, c, fx.Layout)
 }
 
 // encoded holds one session's embeddings of a fixture's inputs.
@@ -119,8 +110,7 @@ func encodeFixture(t *testing.T, fx *fixture, f *models.File, prec runtime.Preci
 		t.Fatal(err)
 	}
 	defer s.Close()
-	spec := f.Tokenizer()
-	tok, err := tokenizer.New(spec.Merges, spec.Vocab)
+	tok, err := f.Tokenizer().New()
 	if err != nil {
 		t.Fatal(err)
 	}

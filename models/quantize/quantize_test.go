@@ -11,7 +11,7 @@ import (
 
 	"github.com/edgeclip/edgeclip/models"
 	"github.com/edgeclip/edgeclip/models/arch"
-	"github.com/edgeclip/edgeclip/models/tokenizer"
+	"github.com/edgeclip/edgeclip/models/modelstest"
 	"github.com/edgeclip/edgeclip/runtime"
 	"github.com/edgeclip/edgeclip/runtime/native"
 )
@@ -20,19 +20,10 @@ import (
 // calibration inputs for it.
 func tiny(t *testing.T) (*models.File, *Calibration) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "tiny-f32.safetensors")
 	c := models.RandomContents(models.TinyConfig(), 3)
 	c.Name = "tiny-f32"
-	if err := models.Write(path, c); err != nil {
-		t.Fatal(err)
-	}
-	f, err := models.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	spec := f.Tokenizer()
-	tok, err := tokenizer.New(spec.Merges, spec.Vocab)
+	f := modelstest.WriteOpen(t, c, c.Name)
+	tok, err := f.Tokenizer().New()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,8 +232,7 @@ func TestRejects(t *testing.T) {
 
 func TestWorldCalibrationSpec(t *testing.T) {
 	cfg := models.TinyConfig()
-	spec := models.RandomContents(cfg, 1).Tokenizer
-	tok, err := tokenizer.New(spec.Merges, spec.Vocab)
+	tok, err := models.RandomContents(cfg, 1).Tokenizer.New()
 	if err != nil {
 		t.Fatal(err)
 	}

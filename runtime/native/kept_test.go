@@ -5,32 +5,16 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/edgeclip/edgeclip/models"
 	"github.com/edgeclip/edgeclip/models/arch"
+	"github.com/edgeclip/edgeclip/models/modelstest"
 	"github.com/edgeclip/edgeclip/models/quantize"
-	"github.com/edgeclip/edgeclip/models/tokenizer"
 	"github.com/edgeclip/edgeclip/runtime"
 	"github.com/edgeclip/edgeclip/runtime/native"
 )
-
-// writeOpen writes c to a temporary model file and opens it.
-func writeOpen(t *testing.T, c *models.Contents, name string) *models.File {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name+".safetensors")
-	if err := models.Write(path, c); err != nil {
-		t.Fatal(err)
-	}
-	f, err := models.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
-}
 
 func open(t *testing.T, w runtime.Weights, p runtime.Precision) runtime.Session {
 	t.Helper()
@@ -50,9 +34,8 @@ func TestKeptLayerRunsF32(t *testing.T) {
 	ctx := context.Background()
 	src := models.RandomContents(models.TinyConfig(), 3)
 	src.Name = "tiny-f32"
-	base := writeOpen(t, src, "tiny-f32")
-	spec := base.Tokenizer()
-	tok, err := tokenizer.New(spec.Merges, spec.Vocab)
+	base := modelstest.WriteOpen(t, src, "tiny-f32")
+	tok, err := base.Tokenizer().New()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +52,7 @@ func TestKeptLayerRunsF32(t *testing.T) {
 		if err := r.Attach(c); err != nil {
 			t.Fatal(err)
 		}
-		return writeOpen(t, c, "tiny-int8"), r
+		return modelstest.WriteOpen(t, c, "tiny-int8"), r
 	}
 	// All layers int8 (a threshold no cosine is under), then the most
 	// sensitive layer kept: the threshold halfway to the next one.

@@ -17,6 +17,7 @@ import (
 	"github.com/edgeclip/edgeclip/models"
 	"github.com/edgeclip/edgeclip/models/arch"
 	"github.com/edgeclip/edgeclip/models/convert"
+	"github.com/edgeclip/edgeclip/models/modelstest"
 	"github.com/edgeclip/edgeclip/runtime"
 	"github.com/edgeclip/edgeclip/runtime/backendtest"
 	"github.com/edgeclip/edgeclip/runtime/native"
@@ -91,16 +92,7 @@ func FixtureModel(t *testing.T, layout string) *models.File {
 	if err != nil {
 		t.Fatalf("convert %s: %v", layout, err)
 	}
-	path := filepath.Join(t.TempDir(), layout+".safetensors")
-	if err := models.Write(path, c); err != nil {
-		t.Fatal(err)
-	}
-	f, err := models.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
+	return modelstest.WriteOpen(t, c, layout)
 }
 
 // moduleRoot is the folder of go.mod above the test's working directory
