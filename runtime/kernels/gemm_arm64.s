@@ -118,6 +118,14 @@
 #define OUT4 VST1.P [V24.S4, V25.S4, V26.S4, V27.S4], (R1)(R2); SUBS $1, R5; BEQ done
 #define OUT5 VST1.P [V28.S4, V29.S4, V30.S4, V31.S4], (R1)(R2)
 
+// I8STORE scales and stores the int32 tile of igemm6x16 and sdot6x16 (same
+// arguments): float32(v)·sa·sb + bias per row, as tileI8Go.
+#define I8STORE \
+	MOVD c+32(FP), R1; MOVD ldc+40(FP), R2; LSL $2, R2; \
+	MOVD sa+48(FP), R4; MOVD sb+56(FP), R3; VLD1 (R3), [V4.S4, V5.S4, V6.S4, V7.S4]; MOVD bias+64(FP), R3; \
+	ISCALEBIAS(8); OUT; ISCALEBIAS(12); OUT; ISCALEBIAS(16); OUT; ISCALEBIAS(20); OUT; ISCALEBIAS(24); OUT; \
+	ISCALEBIAS(28); VST1 [V0.S4, V1.S4, V2.S4, V3.S4], (R1)
+
 // The peak loops at the end of the file use these.
 
 // PEAKSETUP loads n into R0, sets every 32-bit lane of V0 to v and clears
@@ -305,25 +313,7 @@ loop:
 	CBNZ R0, loop
 
 store:
-	MOVD c+32(FP), R1
-	MOVD ldc+40(FP), R2
-	LSL  $2, R2
-	MOVD sa+48(FP), R4
-	MOVD sb+56(FP), R3
-	VLD1 (R3), [V4.S4, V5.S4, V6.S4, V7.S4]
-	MOVD bias+64(FP), R3
-	ISCALEBIAS(8)
-	OUT
-	ISCALEBIAS(12)
-	OUT
-	ISCALEBIAS(16)
-	OUT
-	ISCALEBIAS(20)
-	OUT
-	ISCALEBIAS(24)
-	OUT
-	ISCALEBIAS(28)
-	VST1 [V0.S4, V1.S4, V2.S4, V3.S4], (R1)
+	I8STORE
 
 done:
 	RET
@@ -416,25 +406,7 @@ one:
 	DDOT(0)
 
 store:
-	MOVD c+32(FP), R1
-	MOVD ldc+40(FP), R2
-	LSL  $2, R2
-	MOVD sa+48(FP), R4
-	MOVD sb+56(FP), R3
-	VLD1 (R3), [V4.S4, V5.S4, V6.S4, V7.S4]
-	MOVD bias+64(FP), R3
-	ISCALEBIAS(8)
-	OUT
-	ISCALEBIAS(12)
-	OUT
-	ISCALEBIAS(16)
-	OUT
-	ISCALEBIAS(20)
-	OUT
-	ISCALEBIAS(24)
-	OUT
-	ISCALEBIAS(28)
-	VST1 [V0.S4, V1.S4, V2.S4, V3.S4], (R1)
+	I8STORE
 
 done:
 	RET

@@ -22,6 +22,9 @@
 // BCAST32 sets every 32-bit lane of y to the constant v (via AX and x).
 #define BCAST32(v, x, y) MOVL v, AX; MOVQ AX, x; VPBROADCASTD x, y
 
+// ISUM leaves lane 0 of the int32 accumulators' sum in AX, zero-extended.
+#define ISUM SUM12(VPADDD); VZEROUPPER; MOVQ X0, AX; MOVL AX, AX
+
 // FMA adds 1·1 to every lane of acc.
 #define FMA(acc) VFMADD231PS Y12, Y12, acc
 
@@ -56,10 +59,7 @@ madd:
 	EACH12(MADD)
 	DECQ CX
 	JNZ  madd
-	SUM12(VPADDD)
-	VZEROUPPER
-	MOVQ X0, AX
-	MOVL AX, AX
+	ISUM
 	MOVQ AX, ret+8(FP)
 	RET
 
@@ -79,9 +79,6 @@ ubs:
 	EACH12(UBS)
 	DECQ CX
 	JNZ  ubs
-	SUM12(VPADDD)
-	VZEROUPPER
-	MOVQ X0, AX
-	MOVL AX, AX
+	ISUM
 	MOVQ AX, ret+8(FP)
 	RET
