@@ -38,12 +38,9 @@ func BenchmarkGemm(b *testing.B) {
 		})
 		b.Run("i8/"+name, func(b *testing.B) {
 			p := PackI8(q, s, nil, n, k)
-			a16 := make([]int16, m*PairLen(k))
-			for i := range m {
-				WidenI8(a16[i*PairLen(k):], q[i*k:(i+1)*k])
-			}
+			a8, za := actRows(rng, p, actI8(rng, m*k), m, k, p.ActBytes())
 			for b.Loop() {
-				GemmI8(m, a16, PairLen(k), s, p, 0, p.Panels(), c, n)
+				GemmI8(m, a8, p.ActBytes(), s, za, p, 0, p.Panels(), c, n)
 			}
 			gops(b, m, n, k, "GOP/s")
 		})
@@ -69,13 +66,10 @@ func BenchmarkTileL1I8(b *testing.B) {
 	k := 512
 	q, s := randI8(rng, Panel*k), randF(rng, Panel)
 	p := PackI8(q, s, nil, Panel, k)
-	a := make([]int16, mr*PairLen(k))
-	for i := range mr {
-		WidenI8(a[i*PairLen(k):], randI8(rng, k))
-	}
+	a, za := actRows(rng, p, actI8(rng, mr*k), mr, k, p.ActBytes())
 	c := make([]float32, mr*Panel)
 	for b.Loop() {
-		GemmI8(mr, a, PairLen(k), s, p, 0, 1, c, Panel)
+		GemmI8(mr, a, p.ActBytes(), s, za, p, 0, 1, c, Panel)
 	}
 	gops(b, mr, Panel, k, "GOP/s")
 }

@@ -28,10 +28,10 @@ func BenchmarkGemmCold(b *testing.B) {
 		gops(b, 12*m, n, k, "GFLOP/s")
 	})
 	b.Run("i8", func(b *testing.B) {
-		a16 := make([]int16, m*k)
+		a8, za := actRows(rng, i8[0], actI8(rng, m*k), m, k, i8[0].ActBytes())
 		for b.Loop() {
 			for _, p := range i8 {
-				GemmI8(m, a16, k, s, p, 0, p.Panels(), c, n)
+				GemmI8(m, a8, p.ActBytes(), s, za, p, 0, p.Panels(), c, n)
 			}
 		}
 		gops(b, 12*m, n, k, "GOP/s")

@@ -40,10 +40,6 @@
 #define FOURROWS(label) \
 	MOVQ mr+64(FP), R12; CMPQ R12, $4; JLE label
 
-// FOURROWSI is FOURROWS for igemm6x16, whose mr is one argument later.
-#define FOURROWSI(label) \
-	MOVQ mr+72(FP), R12; CMPQ R12, $4; JLE label
-
 // The k loops take the step macro (six or four rows) and their labels as
 // arguments, so both tile heights share one loop. Each ends at store.
 
@@ -185,86 +181,102 @@ done:
 	VZEROUPPER
 	RET
 
-// MADDROW multiplies the broadcast pair of int16 A values at off(row)(BX)
-// with the int16 pairs of B and adds the int32 sums into two accumulators.
-#define MADDROW(off, row, c0, c1) \
-	VPBROADCASTD off(row)(BX*1), Y14; \
-	VPMADDWD Y12, Y14, Y15; VPADDD Y15, c0, c0; \
-	VPMADDWD Y13, Y14, Y15; VPADDD Y15, c1, c1
+// The u8×s8 tile below is the AVX2 int8 kernel: activations are unsigned
+// codes in [0, 128] with a per-row zero point, weights int8, packed
+// [kq][16 columns][4]. VPMADDUBSW multiplies four bytes of a row against each
+// column and sums them in pairs to int16; a pair is at most 2·128·128 in
+// magnitude, so it cannot saturate, and VPMADDWD by ones widens the pairs to
+// int32. That is three instructions per 32 multiply-adds where an int16 tile
+// needs four (and the widening of B), and the weights are read from memory
+// as operands, so no register holds B.
 
-// MADD6 and MADD4 are one pair of k for the six- and four-row tiles.
-#define MADD6(off) \
-	MADDROW(off, R8, Y0, Y1); MADDROW(off, R9, Y2, Y3); MADDROW(off, R10, Y4, Y5); \
-	MADDROW(off, R11, Y6, Y7); MADDROW(off, R13, Y8, Y9); MADDROW(off, R14, Y10, Y11)
+// UROW multiplies the four A bytes at aoff(row)(BX) with the 16 columns at
+// boff(SI) into two accumulators (Y13 holds int16 ones).
+#define UROW(aoff, boff, row, c0, c1) \
+	VPBROADCASTD aoff(row)(BX*1), Y14; \
+	VPMADDUBSW boff(SI), Y14, Y15; VPMADDWD Y13, Y15, Y15; VPADDD Y15, c0, c0; \
+	VPMADDUBSW boff+32(SI), Y14, Y12; VPMADDWD Y13, Y12, Y12; VPADDD Y12, c1, c1
 
-#define MADD4(off) \
-	MADDROW(off, R8, Y0, Y1); MADDROW(off, R9, Y2, Y3); MADDROW(off, R10, Y4, Y5); \
-	MADDROW(off, R11, Y6, Y7)
+// UBS6 and UBS4 are one quad of k for the six- and four-row tiles.
+#define UBS6(aoff, boff) \
+	UROW(aoff, boff, R8, Y0, Y1); UROW(aoff, boff, R9, Y2, Y3); UROW(aoff, boff, R10, Y4, Y5); \
+	UROW(aoff, boff, R11, Y6, Y7); UROW(aoff, boff, R13, Y8, Y9); UROW(aoff, boff, R14, Y10, Y11)
 
-// I8B widens the 16 columns × 2 int8 B values at off(SI) to int16.
-#define I8B(off) VPMOVSXBW off(SI), Y12; VPMOVSXBW off+16(SI), Y13
+#define UBS4(aoff, boff) \
+	UROW(aoff, boff, R8, Y0, Y1); UROW(aoff, boff, R9, Y2, Y3); UROW(aoff, boff, R10, Y4, Y5); \
+	UROW(aoff, boff, R11, Y6, Y7)
 
-// I8K is igemm6x16's k loop over CX pairs: two per pass, then one.
-#define I8K(STEP, l2, rest) \
+// U8K is ugemm6x16's k loop over CX quads: two per pass, then one.
+#define U8K(STEP, l2, rest) \
 	MOVQ CX, DX; SHRQ $1, CX; JZ rest; \
 l2: \
-	I8B(0); STEP(0); I8B(32); STEP(4); \
-	ADDQ $64, SI; ADDQ $8, BX; DECQ CX; JNZ l2; \
+	STEP(0, 0); STEP(4, 64); \
+	ADDQ $128, SI; ADDQ $8, BX; DECQ CX; JNZ l2; \
 rest: \
-	TESTQ $1, DX; JZ store; I8B(0); STEP(0); \
+	TESTQ $1, DX; JZ store; STEP(0, 0); \
 	JMP store
 
-// ISTORE converts a row of int32 sums to float, multiplies by the row scale
-// at (DI) and the column scales (Y12, Y13), adds the bias at (R8), stores at DX.
-#define ISTORE(c0, c1) \
+// USTORE subtracts the row's zero point (at R9) times the column sums (at
+// R10) from a row of int32 sums, converts to float, multiplies by the row
+// scale at (DI) and the column scales (Y12, Y13), adds the bias at (R8) and
+// stores at DX.
+#define USTORE(c0, c1) \
+	VPBROADCASTD (R9), Y14; ADDQ $4, R9; \
+	VPMULLD (R10), Y14, Y15; VPSUBD Y15, c0, c0; \
+	VPMULLD 32(R10), Y14, Y15; VPSUBD Y15, c1, c1; \
 	VBROADCASTSS (DI), Y14; ADDQ $4, DI; \
 	VCVTDQ2PS c0, c0; VMULPS Y14, c0, c0; VMULPS Y12, c0, c0; VADDPS (R8), c0, c0; VMOVUPS c0, (DX); \
 	VCVTDQ2PS c1, c1; VMULPS Y14, c1, c1; VMULPS Y13, c1, c1; VADDPS 32(R8), c1, c1; VMOVUPS c1, 32(DX)
 
-// func igemm6x16(kp int, a *int16, lda int, b *int8, c *float32, ldc int, sa, sb, bias *float32, mr int)
-// Exact int32 products of int16-widened int8 operands: A is [mr][2·kp] int16,
-// B is packed [kp][16 columns][2] int8. VPMADDWD cannot saturate here since
-// each product pair is at most 2·128² < 2³¹.
-TEXT ·igemm6x16(SB), NOSPLIT, $0-80
-	MOVQ kp+0(FP), CX
+// func ugemm6x16(kq int, a *uint8, lda int, b *int8, c *float32, ldc int, sa *float32, za *int32, sb *float32, cs *int32, bias *float32, mr int)
+// C[r, j] = (Σ_p A[r, p]·B[p, j] − za[r]·cs[j])·sa[r]·sb[j] + bias[j] for
+// r < mr ≤ 6, with exact int32 sums over kq quads of k.
+TEXT ·ugemm6x16(SB), NOSPLIT, $0-96
+	MOVQ kq+0(FP), CX
 	MOVQ a+8(FP), R8
 	MOVQ lda+16(FP), AX
-	SHLQ $1, AX
 	MOVQ b+24(FP), SI
-	MOVQ mr+72(FP), DX
+	MOVQ mr+88(FP), DX
 	ROWS
 	ZERO
+	MOVL $0x00010001, R12
+	MOVQ R12, X13
+	VPBROADCASTD X13, Y13
 	XORQ BX, BX
 	TESTQ CX, CX
 	JZ   store
 
-	FOURROWSI(four)
-	I8K(MADD6, loop2, one)
+	MOVQ mr+88(FP), R12
+	CMPQ R12, $4
+	JLE  four
+	U8K(UBS6, loop2, one)
 
 four:
-	I8K(MADD4, floop2, fone)
+	U8K(UBS4, floop2, fone)
 
 store:
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), AX
 	SHLQ $2, AX
 	MOVQ sa+48(FP), DI
-	MOVQ sb+56(FP), R8
+	MOVQ za+56(FP), R9
+	MOVQ sb+64(FP), R8
 	VMOVUPS (R8), Y12
 	VMOVUPS 32(R8), Y13
-	MOVQ bias+64(FP), R8
-	MOVQ mr+72(FP), CX
-	ISTORE(Y0, Y1)
+	MOVQ cs+72(FP), R10
+	MOVQ bias+80(FP), R8
+	MOVQ mr+88(FP), CX
+	USTORE(Y0, Y1)
 	NEXT
-	ISTORE(Y2, Y3)
+	USTORE(Y2, Y3)
 	NEXT
-	ISTORE(Y4, Y5)
+	USTORE(Y4, Y5)
 	NEXT
-	ISTORE(Y6, Y7)
+	USTORE(Y6, Y7)
 	NEXT
-	ISTORE(Y8, Y9)
+	USTORE(Y8, Y9)
 	NEXT
-	ISTORE(Y10, Y11)
+	USTORE(Y10, Y11)
 
 done:
 	VZEROUPPER

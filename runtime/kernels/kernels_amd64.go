@@ -16,11 +16,45 @@ func init() {
 		sgemmNT = sgemmNTAVX2
 		dot = dotAsm
 		useAsm = true
+		quadLayout = true
 	}
 }
 
+// The AVX2 int8 kernel is ugemm6x16 on the quad layout; the pair layout
+// only serves the pure-Go path here.
 func tileI8Asm(kp int, a []int16, lda int, b []int8, c []float32, ldc int, sa, sb, bias []float32, mr int) {
-	igemm6x16(kp, &a[0], lda, &b[0], &c[0], ldc, &sa[0], &sb[0], &bias[0], mr)
+	tileI8Go(kp, a, lda, b, c, ldc, sa, sb, bias, mr, Panel)
+}
+
+//go:noescape
+func ugemm6x16(kq int, a *uint8, lda int, b *int8, c *float32, ldc int, sa *float32, za *int32, sb *float32, cs *int32, bias *float32, mr int)
+
+func tileU8Asm(kq int, a []byte, lda int, b []int8, c []float32, ldc int, sa []float32, za []int32, sb []float32, cs []int32, bias []float32, mr int) {
+	ugemm6x16(kq, &a[0], lda, &b[0], &c[0], ldc, &sa[0], &za[0], &sb[0], &cs[0], &bias[0], mr)
+}
+
+//go:noescape
+func minMaxV(x *float32, n int) (lo, hi float32)
+
+//go:noescape
+func quantU8V(x *float32, n int, inv float32, zero int32, q *uint8)
+
+func minMaxAsm(x []float32) (lo, hi float32) {
+	n := len(x) &^ (vecLanes - 1)
+	if n > 0 {
+		lo, hi = minMaxV(&x[0], n)
+	}
+	l, h := minMaxGo(x[n:])
+	return min(lo, l), max(hi, h)
+}
+
+func quantU8Asm(x []float32, inv float32, zero int32, q []byte) {
+	n := len(x) &^ (vecLanes - 1)
+	if n > 0 {
+		_ = q[n-1]
+		quantU8V(&x[0], n, inv, zero, &q[0])
+	}
+	quantU8Go(x[n:], inv, zero, q[n:])
 }
 
 // sgemmNTAVX2 tiles C into 4×2 blocks whose dot products run in assembly

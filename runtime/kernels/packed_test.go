@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 )
 
 // impls runs f once with the pure-Go tiles and, where the CPU has them,
@@ -127,35 +128,99 @@ func TestGemmW8(t *testing.T) {
 	})
 }
 
+// layouts runs f for both int8 weight layouts, each with every tile
+// implementation (impls).
+func layouts(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	saved := quadLayout
+	defer func() { quadLayout = saved }()
+	for _, quads := range []bool{false, true} {
+		quadLayout = quads
+		name := "pairs"
+		if quads {
+			name = "quads"
+		}
+		t.Run(name, func(t *testing.T) { impls(t, f) })
+	}
+}
+
+// actRows lays the int8 activations a8 [m, k] out as p's rows of lda bytes
+// with their zero points, exactly: pairs widen to int16; quads, whose codes
+// span [0, actTop], shift a8 (which must lie in [−64, 64]) by 64. Padding
+// and the bytes past each row are random: they must not matter.
+func actRows(rng *rand.Rand, p *PackedI8, a8 []int8, m, k, lda int) ([]byte, []int32) {
+	a := make([]byte, m*lda)
+	for i := range a {
+		a[i] = byte(rng.IntN(256))
+	}
+	za := make([]int32, m)
+	for i := range m {
+		row, src := a[i*lda:], a8[i*k:(i+1)*k]
+		if p.quads {
+			for x, v := range src {
+				row[x] = byte(int(v) + actTop/2)
+			}
+			za[i] = actTop / 2
+			continue
+		}
+		WidenI8(i16(row[:2*PairLen(k)]), src)
+	}
+	return a, za
+}
+
+// unpack returns the weights p holds, from its panels.
+func (p *PackedI8) unpack() []int8 {
+	step, kl := 2, PairLen(p.K)
+	if p.quads {
+		step, kl = 4, QuadLen(p.K)
+	}
+	q := make([]int8, p.N*p.K)
+	for j := range p.N {
+		src := p.q[(j/Panel)*kl*Panel+(j%Panel)*step:]
+		for x := range p.K {
+			q[j*p.K+x] = src[(x/step)*step*Panel+x%step]
+		}
+	}
+	return q
+}
+
 // TestGemmI8 checks the int8 product against GemmI8NT, the pure-Go
 // reference, and against exact int64 sums; k reaches past 4096 so that the
 // int32 sums grow large.
 func TestGemmI8(t *testing.T) {
-	impls(t, func(t *testing.T) {
+	layouts(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(5, 6))
 		for trial := range 200 {
 			s := randShape(rng, 300)
 			if trial%50 == 0 {
 				s.k = 4000 + rng.IntN(200)
-				s.lda = PairLen(s.k) + rng.IntN(3)
 			}
-			s.lda = max(s.lda, PairLen(s.k))
 			a8, q := randI8(rng, s.m*s.k), randI8(rng, s.n*s.k)
-			if trial%3 == 0 { // saturate: every product at the extremes
+			if trial%3 == 0 { // extremes: each pair of k at the largest products
 				for i := range a8 {
 					a8[i] = -128
 				}
 				for i := range q {
-					q[i] = int8(-128 + (i%2)*255)
+					q[i] = int8(-128 + ((i%s.k)/2%2)*255)
 				}
 			}
-			a := make([]int16, s.m*s.lda)
-			for i := range s.m {
-				WidenI8(a[i*s.lda:], a8[i*s.k:(i+1)*s.k])
+			if quadLayout { // quad codes span [0, 128]: a8 in [−64, 64]
+				for i, v := range a8 {
+					a8[i] = int8(-int(v) * 64 / 128)
+				}
 			}
 			sa, sb, bias := randF(rng, s.m), randF(rng, s.n), randF(rng, s.n)
+			p := PackI8(q, sb, bias, s.n, s.k)
+			lda := p.ActBytes() + 2*rng.IntN(3)
+			a, za := actRows(rng, p, a8, s.m, s.k, lda)
+			if trial%3 == 0 && quadLayout && a[0] != actTop {
+				t.Fatalf("extreme trial: code %d, want %d", a[0], actTop)
+			}
 			c := sentinel(s.m * s.ldc)
-			GemmI8(s.m, a, s.lda, sa, PackI8(q, sb, bias, s.n, s.k), s.p0, s.p1, c, s.ldc)
+			GemmI8(s.m, a, lda, sa, za, p, s.p0, s.p1, c, s.ldc)
+			if string(i8bytes(p.unpack())) != string(i8bytes(q)) {
+				t.Fatalf("%v: packed weights differ from the given ones", s)
+			}
 			ref := make([]float32, s.m*s.n)
 			GemmI8NT(s.m, s.k, 0, s.n, a8, sa, q, sb, ref, s.n, bias)
 			checkCols(t, s, c, func(i, j int) float64 {
@@ -240,4 +305,17 @@ func TestQuickGELU(t *testing.T) {
 			}
 		}
 	})
+}
+
+func i8bytes(q []int8) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(q))), len(q))
+}
+
+// actI8 draws activations in [−64, 64], which both layouts represent.
+func actI8(rng *rand.Rand, n int) []int8 {
+	x := make([]int8, n)
+	for i := range x {
+		x[i] = int8(rng.IntN(129) - 64)
+	}
+	return x
 }

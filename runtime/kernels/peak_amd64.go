@@ -4,9 +4,6 @@ package kernels
 func peakFMA(n int) float32
 
 //go:noescape
-func peakMADDWD(n int) int64
-
-//go:noescape
 func peakMADDUBSW(n int) int64
 
 func peakLoops() (f32, i8 []peakLoop) {
@@ -17,8 +14,6 @@ func peakLoops() (f32, i8 []peakLoop) {
 	f32 = []peakLoop{{op: "AVX2 VFMADD231PS", ops: 12 * 8 * 2,
 		run: func(n int) int64 { return int64(peakFMA(n)) }, want: func(n int) int64 { return int64(12 * n) }}}
 	i8 = []peakLoop{
-		{op: "AVX2 VPMADDWD", ops: 12 * 16 * 2,
-			run: func(n int) int64 { return peakMADDWD(n) }, want: func(n int) int64 { return int64(24 * n) }},
 		{op: "AVX2 VPMADDUBSW", ops: 12 * 32 * 2,
 			run: func(n int) int64 { return peakMADDUBSW(n) }, want: func(n int) int64 { return int64(48 * n) }},
 	}

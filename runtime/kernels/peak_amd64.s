@@ -44,31 +44,12 @@ fma:
 	MOVSS X0, ret+8(FP)
 	RET
 
-// MADD adds the int16 pair products of Y12·Y12 (1·1 + 1·1 = 2 per lane) to acc.
-#define MADD(acc) VPMADDWD Y12, Y12, Y13; VPADDD Y13, acc, acc
-
-// func peakMADDWD(n int) int64
-// VPMADDWD + VPADDD, the int16-pair mix of igemm6x16: lane 0 of each chain
-// ends at 2n; the result is 24n.
-TEXT ·peakMADDWD(SB), NOSPLIT, $0-16
-	MOVQ n+0(FP), CX
-	BCAST32($0x00010001, X12, Y12)
-	ZERO12
-
-madd:
-	EACH12(MADD)
-	DECQ CX
-	JNZ  madd
-	ISUM
-	MOVQ AX, ret+8(FP)
-	RET
-
 // UBS adds the u8×s8 quad products of Y12·Y12 (4 per int32 lane) to acc.
 #define UBS(acc) VPMADDUBSW Y12, Y12, Y13; VPMADDWD Y14, Y13, Y13; VPADDD Y13, acc, acc
 
 // func peakMADDUBSW(n int) int64
-// VPMADDUBSW + VPMADDWD(1) + VPADDD, the u8×s8 mix of other AVX2 int8
-// runtimes: lane 0 of each chain ends at 4n; the result is 48n.
+// VPMADDUBSW + VPMADDWD(1) + VPADDD, the mix of ugemm6x16: lane 0 of each
+// chain ends at 4n; the result is 48n.
 TEXT ·peakMADDUBSW(SB), NOSPLIT, $0-16
 	MOVQ n+0(FP), CX
 	BCAST32($0x01010101, X12, Y12)
@@ -82,3 +63,4 @@ ubs:
 	ISUM
 	MOVQ AX, ret+8(FP)
 	RET
+

@@ -99,3 +99,75 @@ qloop:
 	JNZ  qloop
 	VZEROUPPER
 	RET
+
+// func minMaxV(x *float32, n int) (lo, hi float32)
+// min(0, x[i]) and max(0, x[i]) for i < n, n % 8 == 0, n > 0; NaNs are skipped.
+TEXT ·minMaxV(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	SHRQ $3, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+
+mmloop:
+	VMOVUPS (SI), Y2
+	VMINPS Y0, Y2, Y0 // a NaN in Y2 keeps Y0
+	VMAXPS Y1, Y2, Y1
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  mmloop
+	VEXTRACTF128 $1, Y0, X2
+	VMINPS X2, X0, X0
+	VPERMILPS $0x4e, X0, X2
+	VMINPS X2, X0, X0
+	VPERMILPS $0xb1, X0, X2
+	VMINPS X2, X0, X0
+	VEXTRACTF128 $1, Y1, X2
+	VMAXPS X2, X1, X1
+	VPERMILPS $0x4e, X1, X2
+	VMAXPS X2, X1, X1
+	VPERMILPS $0xb1, X1, X2
+	VMAXPS X2, X1, X1
+	VZEROUPPER
+	MOVSS X0, lo+16(FP)
+	MOVSS X1, hi+20(FP)
+	RET
+
+// func quantU8V(x *float32, n int, inv float32, zero int32, q *uint8)
+// q[i] = clamp(trunc(x[i]·inv ± 0.5) + zero, 0, 128) for i < n, n % 8 == 0,
+// n > 0: round half away from zero, as quantU8Go.
+TEXT ·quantU8V(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	SHRQ $3, CX
+	VBROADCASTSS inv+16(FP), Y5
+	MOVL zero+20(FP), AX
+	MOVQ AX, X4
+	VPBROADCASTD X4, Y4
+	MOVQ q+24(FP), DI
+	VMOVUPS qc<>+32(SB), Y2
+	VMOVUPS qc<>+64(SB), Y3
+	VPCMPEQD Y6, Y6, Y6
+	VPSRLD $31, Y6, Y6
+	VPSLLD $7, Y6, Y6 // 128 (actTop)
+	VPXOR Y7, Y7, Y7
+
+uloop:
+	VMULPS (SI), Y5, Y0
+	VANDPS Y3, Y0, Y1
+	VORPS Y2, Y1, Y1
+	VADDPS Y1, Y0, Y0
+	VCVTTPS2DQ Y0, Y0
+	VPADDD Y4, Y0, Y0
+	VPMINSD Y6, Y0, Y0
+	VPMAXSD Y7, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKUSDW X1, X0, X0
+	VPACKUSWB X0, X0, X0
+	MOVQ X0, (DI)
+	ADDQ $32, SI
+	ADDQ $8, DI
+	DECQ CX
+	JNZ  uloop
+	VZEROUPPER
+	RET

@@ -14,9 +14,6 @@ func sgemm6x16(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc 
 func wgemm6x16(k int, a *float32, lda int, b *int8, c *float32, ldc int, scale *float32, bias *float32, mr int)
 
 //go:noescape
-func igemm6x16(kp int, a *int16, lda int, b *int8, c *float32, ldc int, sa, sb, bias *float32, mr int)
-
-//go:noescape
 func expShiftV(x *float32, n int, m float32) float32
 
 //go:noescape

@@ -249,8 +249,9 @@ func (s *session) tower(ctx context.Context, t *tower, x []float32, total int, c
 type buffers struct {
 	x, h, qkv, att, mlp, patches, pooled []float32
 	sc                                   [][]float32
-	x16                                  []int16
+	xq                                   []byte
 	xs                                   []float32
+	xz                                   []int32
 }
 
 func (b *buffers) f32(p *[]float32, n int) []float32 {
@@ -276,14 +277,15 @@ func grow2(p *[][]float32, workers, n int) [][]float32 {
 
 func (b *buffers) scores(workers, n int) [][]float32 { return grow2(&b.sc, workers, n) }
 
-// act returns the w8a8 activation buffers: int8 codes widened to int16
-// pair rows, and the per-row scales.
-func (b *buffers) act(n16, rows int) ([]int16, []float32) {
-	if cap(b.x16) < n16 {
-		b.x16 = make([]int16, n16)
+// act returns the w8a8 activation buffers: n bytes of quantized rows in
+// the kernels' layout, and the per-row scales and zero points.
+func (b *buffers) act(n, rows int) ([]byte, []float32, []int32) {
+	if cap(b.xq) < n {
+		b.xq = make([]byte, n)
 	}
 	if cap(b.xs) < rows {
 		b.xs = make([]float32, rows)
+		b.xz = make([]int32, rows)
 	}
-	return b.x16[:n16], b.xs[:rows]
+	return b.xq[:n], b.xs[:rows], b.xz[:rows]
 }

@@ -160,8 +160,9 @@ type linearJob struct {
 	l        *linear
 	x, y     []float32
 	m        int
-	x16      []int16
+	xq       []byte
 	xs       []float32
+	xz       []int32
 	quantize bool
 	// res, when set, receives y added to it: the residual stream, updated
 	// by the worker that computed those columns while they are in cache.
@@ -172,16 +173,16 @@ func (j *linearJob) run(_, lo, hi int) {
 	l, in, out := j.l, j.l.in, j.l.out
 	switch {
 	case j.quantize:
-		kp := kernels.PairLen(in)
+		ab := l.w8a8.ActBytes()
 		for i := lo; i < hi; i++ {
-			j.xs[i] = kernels.QuantizeI16(j.x[i*in:(i+1)*in], j.x16[i*kp:(i+1)*kp])
+			j.xs[i], j.xz[i] = l.w8a8.QuantizeAct(j.x[i*in:(i+1)*in], j.xq[i*ab:(i+1)*ab])
 		}
 	case l.f32 != nil:
 		kernels.GemmF32(j.m, j.x, in, l.f32, lo, hi, j.y, out)
 	case l.w8 != nil:
 		kernels.GemmW8(j.m, j.x, in, l.w8, lo, hi, j.y, out)
 	default:
-		kernels.GemmI8(j.m, j.x16, kernels.PairLen(in), j.xs, l.w8a8, lo, hi, j.y, out)
+		kernels.GemmI8(j.m, j.xq, l.w8a8.ActBytes(), j.xs, j.xz, l.w8a8, lo, hi, j.y, out)
 	}
 	if j.res != nil && !j.quantize {
 		c0, c1 := lo*kernels.Panel, min(hi*kernels.Panel, out)
@@ -210,10 +211,10 @@ func (s *session) linearAdd(l *linear, x []float32, m int, y, res []float32) {
 	case l.w8 != nil:
 		panels = l.w8.Panels()
 	default:
-		// w8a8: per-token dynamic int8 activations, widened to int16
-		// pairs for the kernels; exact int32 accumulation.
+		// w8a8: per-token dynamic int8 activations in the kernels'
+		// layout; exact int32 accumulation.
 		panels = l.w8a8.Panels()
-		j.x16, j.xs = s.buf.act(m*kernels.PairLen(l.in), m)
+		j.xq, j.xs, j.xz = s.buf.act(m*l.w8a8.ActBytes(), m)
 		j.quantize = true
 		s.workers.run(j, m, 4)
 		j.quantize = false
