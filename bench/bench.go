@@ -63,6 +63,13 @@ type Options struct {
 	Duration time.Duration
 	// Warmup calls before each timed loop; default 1, negative means none.
 	Warmup int
+	// Rounds repeats every run's timings that many times (default 1),
+	// cycling through all backends × precisions × threads in each round, and
+	// pools the calls: a noisy spell on a shared machine then spreads over
+	// every row instead of landing on one, which matters when rows are
+	// compared as ratios. Load, accuracy, memory, pipeline and eval come from
+	// the first round.
+	Rounds int
 	// HistoryFrames is the size of the synthetic history the query latency
 	// is measured on; 0 skips it.
 	HistoryFrames int
@@ -141,12 +148,13 @@ func (o *Options) setDefaults() error {
 			}
 		}
 	}
-	if o.Iters < 0 || o.Duration < 0 || o.HistoryFrames < 0 {
-		return errors.New("bench: negative Iters, Duration or HistoryFrames")
+	if o.Iters < 0 || o.Duration < 0 || o.HistoryFrames < 0 || o.Rounds < 0 {
+		return errors.New("bench: negative Iters, Duration, HistoryFrames or Rounds")
 	}
 	if o.Iters == 0 && o.Duration == 0 {
 		o.Duration = DefaultDuration
 	}
+	o.Rounds = max(o.Rounds, 1)
 	switch {
 	case o.Warmup == 0:
 		o.Warmup = 1
@@ -204,7 +212,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		Board: Board{Info: o.Board.Info(), Before: o.Board.Sample()},
 		Settings: Settings{
 			Backends: o.Backends, Batches: o.Batches, Threads: o.Threads, TextTokens: o.TextTokens,
-			Iters: o.Iters, Warmup: o.Warmup, HistoryFrames: o.HistoryFrames,
+			Iters: o.Iters, Warmup: o.Warmup, Rounds: o.Rounds, HistoryFrames: o.HistoryFrames,
 			Reference: o.Reference.Name() + "/" + string(runtime.FP32),
 			Eval:      o.Evaluator != nil,
 		},
@@ -244,7 +252,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 func (r *runner) stepsPerModel(spec ModelSpec) int {
 	n := 2
 	for _, th := range r.o.Threads {
-		n += r.stepsPerRun(r.evaluates(spec, th)) * len(r.o.Backends) * len(r.o.Precisions)
+		n += (r.stepsPerRun(r.evaluates(spec, th)) + (r.o.Rounds-1)*r.stepsPerRetime()) * len(r.o.Backends) * len(r.o.Precisions)
 	}
 	if r.o.HistoryFrames > 0 {
 		n++
@@ -262,6 +270,12 @@ func (r *runner) stepsPerRun(eval bool) int {
 		n++
 	}
 	return n
+}
+
+// stepsPerRetime counts the steps of one later round of a run: load and
+// timings.
+func (r *runner) stepsPerRetime() int {
+	return 1 + len(r.o.Batches) + len(r.o.TextTokens)
 }
 
 func (r *runner) step(n int, format string, a ...any) {
@@ -311,17 +325,30 @@ func (r *runner) model(ctx context.Context, spec ModelSpec) (*Model, error) {
 	}
 	r.step(1, "%s: reference embeddings", m.Name)
 
-	for _, name := range r.o.Backends {
-		be, _ := runtime.Get(name)
-		for _, prec := range r.o.Precisions {
-			for _, th := range r.o.Threads {
-				run, err := r.run(ctx, m, f, in, be, prec, th, r.evaluates(spec, th))
-				if err != nil {
-					return nil, fmt.Errorf("bench: %s: %s/%s: %w", m.Name, name, prec, err)
+	var timed []*timings
+	for round := range r.o.Rounds {
+		i := 0
+		for _, name := range r.o.Backends {
+			be, _ := runtime.Get(name)
+			for _, prec := range r.o.Precisions {
+				for _, th := range r.o.Threads {
+					if round == 0 {
+						run, t, err := r.run(ctx, m, f, in, be, prec, th, r.evaluates(spec, th))
+						if err != nil {
+							return nil, fmt.Errorf("bench: %s: %s/%s: %w", m.Name, name, prec, err)
+						}
+						m.Runs = append(m.Runs, *run)
+						timed = append(timed, t)
+					} else if err := r.retime(ctx, m, f, in, be, prec, th, round, timed[i]); err != nil {
+						return nil, fmt.Errorf("bench: %s: %s/%s round %d: %w", m.Name, name, prec, round+1, err)
+					}
+					i++
 				}
-				m.Runs = append(m.Runs, *run)
 			}
 		}
+	}
+	for i := range m.Runs {
+		timed[i].fill(&m.Runs[i], m.Config)
 	}
 	if r.o.Evaluator != nil && spec.Arch != "" {
 		m.EvalNote = evalNotApplicable

@@ -127,6 +127,52 @@ func TestRunTiny(t *testing.T) {
 	checkDocumented(t, rep)
 }
 
+// TestRounds: with Rounds, every timing pools the calls of each round, the
+// skipped run stays skipped, the rest of a run is measured once, and the
+// progress still ends at its total.
+func TestRounds(t *testing.T) {
+	o := tinyOptions(t)
+	o.Rounds, o.HistoryFrames, o.Iters = 3, 0, 1
+	var steps []Progress
+	o.Progress = func(p Progress) { steps = append(steps, p) }
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Settings.Rounds != 3 {
+		t.Errorf("settings.rounds %d, want 3", rep.Settings.Rounds)
+	}
+	for _, run := range rep.Models[0].Runs {
+		name := run.Backend + "/" + run.Precision
+		if run.Skipped != "" {
+			if run.Backend != "benchtest-f32" || len(run.Image)+len(run.Text) != 0 {
+				t.Errorf("%s: skipped %q with %d timings", name, run.Skipped, len(run.Image)+len(run.Text))
+			}
+			continue
+		}
+		checkRun(t, name, run)
+		if len(run.Image) != 2 {
+			t.Fatalf("%s: %d image timings, want 2", name, len(run.Image))
+		}
+		for _, tm := range append(run.Image, run.Text...) {
+			if tm.Iters != 3 {
+				t.Errorf("%s: batch %d tokens %d: %d calls, want 3 rounds × 1", name, tm.Batch, tm.Tokens, tm.Iters)
+			}
+		}
+	}
+	last := steps[len(steps)-1]
+	if last.Done != last.Total {
+		t.Errorf("progress ended at %+v", last)
+	}
+	var out strings.Builder
+	if err := WriteTable(&out, rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "pooled over 3 rounds") {
+		t.Errorf("table does not say the rounds:\n%s", out.String())
+	}
+}
+
 func checkRun(t *testing.T, name string, run RunReport) {
 	t.Helper()
 	positive(t, name, map[string]float64{"load_ms": run.LoadMS})
@@ -208,7 +254,7 @@ func checkJSON(t *testing.T, rep *Report) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc["schema"] != "edgeclip.bench/v1.2" {
+	if doc["schema"] != "edgeclip.bench/v1.3" {
 		t.Errorf("schema %v", doc["schema"])
 	}
 	keys := []string{"started", "finished", "host", "board", "settings", "models", "pipeline_note"}

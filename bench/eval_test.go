@@ -75,7 +75,7 @@ func TestEvalRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.Settings.Eval || rep.Schema != "edgeclip.bench/v1.2" {
+	if !rep.Settings.Eval || rep.Schema != "edgeclip.bench/v1.3" {
 		t.Errorf("settings.eval %v, schema %q", rep.Settings.Eval, rep.Schema)
 	}
 	if last.Done != last.Total {

@@ -58,6 +58,14 @@ func (l loop) run(ctx context.Context, fn func(context.Context) error) (sample, 
 	return s, nil
 }
 
+// add pools another loop's calls into s.
+func (s *sample) add(o sample) {
+	s.lat = append(s.lat, o.lat...)
+	s.wall += o.wall
+	s.cpu += o.cpu
+	s.iters += o.iters
+}
+
 // cores is CPU time per wall second over the loop.
 func (s sample) cores() float64 {
 	if s.wall <= 0 {

@@ -21,6 +21,9 @@ func WriteTable(w io.Writer, r *Report) error {
 	if p := r.Peak; p != nil {
 		ew.printf("peak per core (measured): fp32 %.1f GFLOP/s (%s), int8 %.1f GOP/s (%s)\n", p.F32GFLOPS, p.F32Op, p.I8GOPS, p.I8Op)
 	}
+	if n := r.Settings.Rounds; n > 1 {
+		ew.printf("timings pooled over %d rounds, each through every run\n", n)
+	}
 	for i := range r.Models {
 		m := &r.Models[i]
 		ew.printf("\nmodel %s (%s)  %.1f M params  %.1f MB  open %s  image %s/img\n",

@@ -12,8 +12,8 @@ import (
 // minor one, so a reader of v1 reads any v1.x by ignoring what it does not
 // know. v1.1 added the world evaluation (settings.eval, runs[].eval,
 // models[].eval_note); v1.2 the measured per-core peak (peak) and each
-// timing's share of it (peak_pct).
-const Schema = "edgeclip.bench/v1.2"
+// timing's share of it (peak_pct); v1.3 settings.rounds.
+const Schema = "edgeclip.bench/v1.3"
 
 // Report is one bench run: every field is documented in docs/bench.md.
 type Report struct {
@@ -72,6 +72,7 @@ type Settings struct {
 	DurationMS    float64  `json:"duration_ms,omitempty"`
 	Iters         int      `json:"iters,omitempty"`
 	Warmup        int      `json:"warmup"`
+	Rounds        int      `json:"rounds,omitempty"`
 	HistoryFrames int      `json:"history_frames"`
 	Reference     string   `json:"reference"`
 	// Eval is true when runs were evaluated on the synthetic world.

@@ -39,6 +39,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	duration := fs.Duration("duration", bench.DefaultDuration, "time per measurement")
 	iters := fs.Int("iters", 0, "timed calls per measurement instead of --duration")
 	warmup := fs.Int("warmup", 1, "untimed calls before each measurement")
+	rounds := fs.Int("rounds", 1, "repeat every run's timings N times, cycling through the runs, and pool the calls")
 	frames := fs.Int("history-frames", 86400, "synthetic history size for the query latency (0 skips it)")
 	source := fs.String("source", "", "video source URI for end-to-end pipeline fps")
 	doEval := fs.Bool("eval", false, "evaluate every backend × precision of each model file on the synthetic world (docs/eval.md)")
@@ -62,6 +63,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
+	if *rounds < 1 {
+		return usageErr("--rounds %d: want 1 or more", *rounds)
+	}
 	if fs.Changed("duration") && fs.Changed("iters") {
 		return usageErr("give --duration or --iters, not both")
 	}
@@ -73,7 +77,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	o := bench.Options{
 		Backends: *backends, Batches: *batches, Threads: *threads, TextTokens: *tokens,
-		Iters: *iters, Duration: *duration, HistoryFrames: *frames, TempDir: *tmp,
+		Iters: *iters, Duration: *duration, Rounds: *rounds, HistoryFrames: *frames, TempDir: *tmp,
 		PeakTime: *peakTime,
 	}
 	if *peakTime <= 0 {
