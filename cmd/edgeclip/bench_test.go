@@ -16,10 +16,10 @@ import (
 func TestBenchTinyJSON(t *testing.T) {
 	dir := t.TempDir()
 	jsonPath, bsPath := filepath.Join(dir, "out.json"), filepath.Join(dir, "out.txt")
-	rep, _, stdout, stderr := runBenchJSON(t, jsonPath, "--arch", "tiny", "--iters", "3", "--precision", "f32,w8a8",
+	rep, _, stdout, stderr := runBenchJSON(t, jsonPath, "--arch", "tiny", "--iters", "1", "--rounds", "3", "--precision", "f32,w8a8",
 		"--batch", "1,2", "--history-frames", "100", "--tmp", dir, "--benchstat", bsPath)
-	if rep.Schema != "edgeclip.bench/v1.2" || len(rep.Models) != 1 {
-		t.Fatalf("schema %q with %d models", rep.Schema, len(rep.Models))
+	if rep.Schema != "edgeclip.bench/v1.3" || len(rep.Models) != 1 || rep.Settings.Rounds != 3 {
+		t.Fatalf("schema %q with %d models, %d rounds", rep.Schema, len(rep.Models), rep.Settings.Rounds)
 	}
 	m := rep.Models[0]
 	var native []bench.RunReport
@@ -99,7 +99,7 @@ func TestBenchEvalShipped(t *testing.T) {
 	rep, data, stdout, _ := runBenchJSON(t, jsonPath, "--model", model, "--arch", "tiny", "--backend", "native",
 		"--precision", "f32,w8a8", "--eval", "--eval-n", "100", "--iters", "2", "--tokens", "5", "--history-frames", "0",
 		"--tmp", dir, "--quiet")
-	if rep.Schema != "edgeclip.bench/v1.2" || !rep.Settings.Eval || len(rep.Models) != 2 {
+	if rep.Schema != "edgeclip.bench/v1.3" || !rep.Settings.Eval || len(rep.Models) != 2 {
 		t.Fatalf("schema %q, settings.eval %v, %d models", rep.Schema, rep.Settings.Eval, len(rep.Models))
 	}
 
