@@ -38,6 +38,22 @@ type PackedI8 struct {
 // where the AVX2 kernels run; tests flip it to cover both layouts.
 var quadLayout = false
 
+// Int8Activations names the w8a8 activation arithmetic of weights packed
+// now: SymmetricInt8 (NEON, pure Go) or AsymmetricU8 (AVX2). GODEBUG=
+// cpu.avx2=off selects the symmetric one on amd64.
+func Int8Activations() string {
+	if quadLayout {
+		return AsymmetricU8
+	}
+	return SymmetricInt8
+}
+
+// The activation arithmetics of Int8Activations.
+const (
+	SymmetricInt8 = "int8 symmetric per token (max|x|/127)"
+	AsymmetricU8  = "uint8 [0,128] per token with zero point"
+)
+
 // PairLen is K rounded up to even: the row length of widened activations.
 func PairLen(k int) int { return (k + 1) &^ 1 }
 
