@@ -18,8 +18,15 @@ import (
 // TestEvalMatchesNative pins the ops' meaning: the description, run by
 // Eval, must give the native engine's embeddings in every precision (the
 // int8 ones with the same quantization, so the match is close, not 0.99).
+// The description's w8a8 quantizes activations symmetrically per token; on
+// AVX2 native uses its own grid, so there w8a8 is held to 0.998 and the
+// exact check reruns in a child process with AVX2 off.
 func TestEvalMatchesNative(t *testing.T) {
 	ctx := context.Background()
+	backendtest.LogInt8(t)
+	if !backendtest.SymmetricInt8() {
+		t.Run("symmetric", func(t *testing.T) { backendtest.RerunSymmetric(t, "TestEvalMatchesNative") })
+	}
 	for _, act := range []arch.Activation{arch.QuickGELU, arch.GELU} {
 		for _, prec := range []runtime.Precision{runtime.FP32, runtime.W8, runtime.W8A8} {
 			t.Run(fmt.Sprintf("%s/%s", act, prec), func(t *testing.T) {
@@ -47,9 +54,13 @@ func TestEvalMatchesNative(t *testing.T) {
 				if err := ref.EncodeImages(ctx, px, n, want); err != nil {
 					t.Fatal(err)
 				}
+				min := 0.99999
+				if prec == runtime.W8A8 && !backendtest.SymmetricInt8() {
+					min = 0.998
+				}
 				got := out[export.ImageEmbeds].F
 				for i := range n {
-					check(t, "image", i, got[i*e:(i+1)*e], want[i*e:(i+1)*e])
+					check(t, "image", i, got[i*e:(i+1)*e], want[i*e:(i+1)*e], min)
 				}
 
 				txt, err := export.Text(w, prec)
@@ -70,18 +81,19 @@ func TestEvalMatchesNative(t *testing.T) {
 				}
 				got = out[export.TextEmbeds].F
 				for i := range texts {
-					check(t, "text", i, got[i*e:(i+1)*e], want[i*e:(i+1)*e])
+					check(t, "text", i, got[i*e:(i+1)*e], want[i*e:(i+1)*e], min)
 				}
 			})
 		}
 	}
 }
 
-func check(t *testing.T, what string, i int, got, want []float32) {
+func check(t *testing.T, what string, i int, got, want []float32, min float64) {
 	t.Helper()
 	c := backendtest.Cosine(got, want)
-	if !(c >= 0.99999) {
-		t.Errorf("%s %d: cosine %.7f against native, want ≥ 0.99999", what, i, c)
+	t.Logf("%s %d: cosine %.7f against native", what, i, c)
+	if !(c >= min) {
+		t.Errorf("%s %d: cosine %.7f against native, want ≥ %g", what, i, c, min)
 	}
 }
 

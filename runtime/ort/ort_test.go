@@ -3,7 +3,6 @@
 package ort
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -15,7 +14,6 @@ import (
 	"github.com/edgeclip/edgeclip/runtime"
 	"github.com/edgeclip/edgeclip/runtime/backendtest"
 	"github.com/edgeclip/edgeclip/runtime/cgobackend/cgobackendtest"
-	"github.com/edgeclip/edgeclip/runtime/kernels"
 	"github.com/edgeclip/edgeclip/runtime/native"
 )
 
@@ -53,8 +51,7 @@ func TestConformanceFixtures(t *testing.T) {
 // check reruns this test in a child process with AVX2 off.
 func TestMatchesNativeInt8(t *testing.T) {
 	ctx := context.Background()
-	sym := kernels.Int8Activations() == kernels.SymmetricInt8
-	t.Logf("native int8 activations: %s", kernels.Int8Activations())
+	backendtest.LogInt8(t)
 	w := exporttest.Random(exporttest.Tiny(arch.GELU), 9, 0.2)
 	for _, prec := range []runtime.Precision{runtime.W8, runtime.W8A8} {
 		t.Run(string(prec), func(t *testing.T) {
@@ -64,26 +61,15 @@ func TestMatchesNativeInt8(t *testing.T) {
 			}
 			defer got.Close()
 			min := 0.9999
-			if prec == runtime.W8A8 && !sym {
+			if prec == runtime.W8A8 && !backendtest.SymmetricInt8() {
 				min = 0.998
 			}
 			cgobackendtest.MatchesNative(t, got, w, prec, 4, 8, min)
 		})
 	}
-	if sym {
-		return
+	if !backendtest.SymmetricInt8() {
+		t.Run("symmetric", func(t *testing.T) { backendtest.RerunSymmetric(t, "TestMatchesNativeInt8") })
 	}
-	t.Run("symmetric", func(t *testing.T) {
-		cmd := exec.Command(os.Args[0], "-test.run", "^TestMatchesNativeInt8$", "-test.v", "-test.count", "1")
-		cmd.Env = append(os.Environ(), "GODEBUG=cpu.avx2=off")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("with AVX2 off: %v\n%s", err, out)
-		}
-		if !bytes.Contains(out, []byte("native int8 activations: "+kernels.SymmetricInt8)) || !bytes.Contains(out, []byte("--- PASS: TestMatchesNativeInt8/w8a8")) {
-			t.Fatalf("the child did not run the symmetric arithmetic:\n%s", out)
-		}
-	})
 }
 
 // TestOptimumPair exports the Hugging Face fixture with torch the way
