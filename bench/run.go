@@ -120,11 +120,7 @@ func (r *runner) time(ctx context.Context, sess runtime.Session, m *Model, in *f
 		if err != nil {
 			return fmt.Errorf("image batch %d: %w", b, err)
 		}
-		if i < len(t.image) {
-			t.image[i].add(s)
-		} else {
-			t.image = append(t.image, s)
-		}
+		pool(&t.image, i, s)
 		r.step(1, "%s: image batch %d", label, b)
 	}
 	t.lengths = textLengths(r.o.TextTokens, m.Config.ContextLen)
@@ -135,15 +131,20 @@ func (r *runner) time(ctx context.Context, sess runtime.Session, m *Model, in *f
 		if err != nil {
 			return fmt.Errorf("text %d tokens: %w", n, err)
 		}
-		if i < len(t.text) {
-			t.text[i].add(s)
-		} else {
-			t.text = append(t.text, s)
-		}
+		pool(&t.text, i, s)
 		r.step(1, "%s: text %d tokens", label, n)
 	}
 	r.step(len(r.o.TextTokens)+1-len(t.lengths), "%s: text", label)
 	return nil
+}
+
+// pool adds s to the i-th sample of *dst, which the first round appends.
+func pool(dst *[]sample, i int, s sample) {
+	if i < len(*dst) {
+		(*dst)[i].add(s)
+		return
+	}
+	*dst = append(*dst, s)
 }
 
 // retime is a later round of a run: open the session again, time it, close.

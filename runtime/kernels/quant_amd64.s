@@ -43,6 +43,17 @@ DATA qc<>+152(SB)/4, $0xffffff81
 DATA qc<>+156(SB)/4, $0xffffff81
 GLOBL qc<>(SB), RODATA|NOPTR, $160
 
+// QARGS loads the quantizers' common arguments: x in SI, n/8 in CX, inv in
+// Y5, and the rounding constants (0.5 in Y2, the sign mask in Y3).
+#define QARGS \
+	MOVQ x+0(FP), SI; MOVQ n+8(FP), CX; SHRQ $3, CX; VBROADCASTSS inv+16(FP), Y5; \
+	VMOVUPS qc<>+32(SB), Y2; VMOVUPS qc<>+64(SB), Y3
+
+// ROUND sets Y0 to trunc(x·inv ± 0.5) of the eight floats at (SI) as int32:
+// round half away from zero (Y1 is scratch).
+#define ROUND \
+	VMULPS (SI), Y5, Y0; VANDPS Y3, Y0, Y1; VORPS Y2, Y1, Y1; VADDPS Y1, Y0, Y0; VCVTTPS2DQ Y0, Y0
+
 // func maxAbsV(x *float32, n int) float32
 // max |x[i]| for i < n, n % 8 == 0, n > 0; NaNs are skipped.
 TEXT ·maxAbsV(SB), NOSPLIT, $0-20
@@ -72,22 +83,13 @@ mloop:
 // q[i] = clamp(trunc(x[i]·inv ± 0.5), −127, 127) for i < n, n % 8 == 0,
 // n > 0: round half away from zero, as quant.QuantizeRow.
 TEXT ·quantV(SB), NOSPLIT, $0-32
-	MOVQ x+0(FP), SI
-	MOVQ n+8(FP), CX
-	SHRQ $3, CX
-	VBROADCASTSS inv+16(FP), Y5
+	QARGS
 	MOVQ q+24(FP), DI
-	VMOVUPS qc<>+32(SB), Y2
-	VMOVUPS qc<>+64(SB), Y3
 	VMOVUPS qc<>+96(SB), Y6
 	VMOVUPS qc<>+128(SB), Y7
 
 qloop:
-	VMULPS (SI), Y5, Y0
-	VANDPS Y3, Y0, Y1
-	VORPS Y2, Y1, Y1
-	VADDPS Y1, Y0, Y0
-	VCVTTPS2DQ Y0, Y0
+	ROUND
 	VPMINSD Y6, Y0, Y0
 	VPMAXSD Y7, Y0, Y0
 	VEXTRACTI128 $1, Y0, X1
@@ -137,27 +139,18 @@ mmloop:
 // q[i] = clamp(trunc(x[i]·inv ± 0.5) + zero, 0, 128) for i < n, n % 8 == 0,
 // n > 0: round half away from zero, as quantU8Go.
 TEXT ·quantU8V(SB), NOSPLIT, $0-32
-	MOVQ x+0(FP), SI
-	MOVQ n+8(FP), CX
-	SHRQ $3, CX
-	VBROADCASTSS inv+16(FP), Y5
+	QARGS
 	MOVL zero+20(FP), AX
 	MOVQ AX, X4
 	VPBROADCASTD X4, Y4
 	MOVQ q+24(FP), DI
-	VMOVUPS qc<>+32(SB), Y2
-	VMOVUPS qc<>+64(SB), Y3
 	VPCMPEQD Y6, Y6, Y6
 	VPSRLD $31, Y6, Y6
 	VPSLLD $7, Y6, Y6 // 128 (actTop)
 	VPXOR Y7, Y7, Y7
 
 uloop:
-	VMULPS (SI), Y5, Y0
-	VANDPS Y3, Y0, Y1
-	VORPS Y2, Y1, Y1
-	VADDPS Y1, Y0, Y0
-	VCVTTPS2DQ Y0, Y0
+	ROUND
 	VPADDD Y4, Y0, Y0
 	VPMINSD Y6, Y0, Y0
 	VPMAXSD Y7, Y0, Y0
