@@ -56,7 +56,7 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 // Limits on what a spec may ask for.
 const (
 	MaxTextLen   = 512
-	MaxNegatives = 16
+	MaxNegatives = query.MaxNegatives
 	MaxAlerts    = 256
 )
 

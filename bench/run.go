@@ -169,10 +169,6 @@ func (r *runner) retime(ctx context.Context, m *Model, f *models.File, in *fixed
 
 // fill sets the run's image and text timings from the pooled samples.
 func (t *timings) fill(run *RunReport, cfg arch.Config) {
-	if len(t.image) == 0 && len(t.text) == 0 {
-		return
-	}
-	run.Image, run.Text = nil, nil
 	for i, s := range t.image {
 		b := t.batches[i]
 		run.Image = append(run.Image, s.timing(b, 0, false, int64(b)*cfg.ImageFLOPs(), b))

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -254,19 +255,7 @@ func (c *Client) onConnect(pc paho.Client) {
 		c.log.Error("mqtt: subscribe failed", "err", tok.Error())
 		return
 	}
-	c.pubMu.Lock()
-	if !c.closed.Load() {
-		c.mu.Lock()
-		pending := make(map[string][]byte, len(c.retained))
-		for t, p := range c.retained {
-			pending[t] = p
-		}
-		c.mu.Unlock()
-		for t, p := range pending {
-			pc.Publish(t, 1, true, p) // latest wins; a loss is repaired on the next connect
-		}
-	}
-	c.pubMu.Unlock()
+	c.republish()
 	if c.opts.HomeAssistant != nil {
 		c.wg.Go(c.publishDiscovery)
 	}
@@ -322,14 +311,29 @@ func (c *Client) statusRepairer() {
 			return
 		case <-c.repair:
 		}
-		c.pubMu.Lock()
-		if !c.closed.Load() {
-			c.mu.Lock()
-			online := c.retained[c.t.status()]
-			c.mu.Unlock()
-			c.pc.Publish(c.t.status(), 1, true, online) // a loss is repaired on the next connect
+		c.republish(c.t.status())
+	}
+}
+
+// republish sends the retained payloads of topics (every retained topic
+// when none is named), unless Close has begun: under pubMu, so nothing
+// lands after "stopped". Latest wins; a loss is repaired on the next connect.
+func (c *Client) republish(topics ...string) {
+	c.pubMu.Lock()
+	defer c.pubMu.Unlock()
+	if c.closed.Load() {
+		return
+	}
+	c.mu.Lock()
+	pending := make(map[string][]byte, len(c.retained))
+	for t, p := range c.retained {
+		if len(topics) == 0 || slices.Contains(topics, t) {
+			pending[t] = p
 		}
-		c.pubMu.Unlock()
+	}
+	c.mu.Unlock()
+	for t, p := range pending {
+		c.pc.Publish(t, 1, true, p)
 	}
 }
 

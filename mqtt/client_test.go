@@ -192,15 +192,22 @@ func TestStatusAndLastWill(t *testing.T) {
 			if st := decode[mqtt.Status](t, mid.nextOn("edgeclip/cam1/status", wait).Payload()); st.State != "online" {
 				t.Fatalf("retained state after reconnecting is %q, want online", st.State)
 			}
-			if err := c.Close(); err != nil {
-				t.Fatal(err)
-			}
-			late := newProbe(t, url, "late", true, "edgeclip/cam1/status")
-			m := late.nextOn("edgeclip/cam1/status", wait)
-			if st := decode[mqtt.Status](t, m.Payload()); st.State != "stopped" || !m.Retained() {
-				t.Fatalf("after Close: state %q retained %v, want retained stopped", st.State, m.Retained())
-			}
+			closeLeavesStopped(t, c, url)
 		})
+	}
+}
+
+// closeLeavesStopped closes c and checks that a new subscriber to the
+// status topic gets a retained "stopped".
+func closeLeavesStopped(t *testing.T, c *mqtt.Client, url string) {
+	t.Helper()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	late := newProbe(t, url, "late", true, "edgeclip/cam1/status")
+	m := late.nextOn("edgeclip/cam1/status", wait)
+	if st := decode[mqtt.Status](t, m.Payload()); st.State != "stopped" || !m.Retained() {
+		t.Fatalf("after Close: state %q retained %v, want retained stopped", st.State, m.Retained())
 	}
 }
 
@@ -231,14 +238,7 @@ func TestStaleOfflineRepaired(t *testing.T) {
 			// A second stale offline races Close: whether or not the client
 			// repairs it, "stopped" must be what stays.
 			broker.publishRetained("edgeclip/cam1/status", stale)
-			if err := c.Close(); err != nil {
-				t.Fatal(err)
-			}
-			late := newProbe(t, url, "late", true, "edgeclip/cam1/status")
-			m := late.nextOn("edgeclip/cam1/status", wait)
-			if st := decode[mqtt.Status](t, m.Payload()); st.State != "stopped" || !m.Retained() {
-				t.Fatalf("after Close: state %q retained %v, want retained stopped", st.State, m.Retained())
-			}
+			closeLeavesStopped(t, c, url)
 		})
 	}
 }

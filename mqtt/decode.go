@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/edgeclip/edgeclip/query"
 )
 
 // Limits bound what a request payload may ask for. Zero fields take the
@@ -328,13 +330,9 @@ func CheckAlert(a AlertSpec, lim Limits) error {
 	return checkNegatives("alert.negatives", a.Negatives, lim)
 }
 
-// MaxNegatives bounds the negative prompts of one query or alert: each is
-// a text encode and a dot product per scored frame.
-const MaxNegatives = 16
-
 func checkNegatives(field string, negs []string, lim Limits) error {
-	if len(negs) > MaxNegatives {
-		return badField(field, "at most %d, got %d", MaxNegatives, len(negs))
+	if len(negs) > query.MaxNegatives {
+		return badField(field, "at most %d, got %d", query.MaxNegatives, len(negs))
 	}
 	for i, n := range negs {
 		if err := checkText(fmt.Sprintf("%s[%d]", field, i), n, lim.MaxText); err != nil {

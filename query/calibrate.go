@@ -30,6 +30,10 @@ type Calibration struct {
 	Negatives [][]float32
 }
 
+// MaxNegatives bounds the negative prompts a query or alert may name: each
+// is a text encode and a dot product per scored frame.
+const MaxNegatives = 16
+
 // DefaultNegatives are the background prompts used when a query names none.
 var DefaultNegatives = []string{
 	"a photo of an empty scene",

@@ -163,7 +163,7 @@ func actRows(rng *rand.Rand, p *PackedI8, a8 []int8, m, k, lda int) ([]byte, []i
 			za[i] = actTop / 2
 			continue
 		}
-		WidenI8(i16(row[:2*PairLen(k)]), src)
+		widenI8(i16(row[:2*PairLen(k)]), src)
 	}
 	return a, za
 }
@@ -318,4 +318,16 @@ func actI8(rng *rand.Rand, n int) []int8 {
 		x[i] = int8(rng.IntN(129) - 64)
 	}
 	return x
+}
+
+// widenI8 copies int8 activations into an int16 row of PairLen(len(src))
+// values, zero-padded.
+func widenI8(dst []int16, src []int8) {
+	dst = dst[:PairLen(len(src))]
+	for i, v := range src {
+		dst[i] = int16(v)
+	}
+	if len(src)%2 == 1 {
+		dst[len(src)] = 0
+	}
 }

@@ -119,18 +119,6 @@ func i16(b []byte) []int16 {
 	return unsafe.Slice((*int16)(unsafe.Pointer(&b[0])), len(b)/2)
 }
 
-// WidenI8 copies int8 activations into an int16 row of PairLen(len(src))
-// values, zero-padded.
-func WidenI8(dst []int16, src []int8) {
-	dst = dst[:PairLen(len(src))]
-	for i, v := range src {
-		dst[i] = int16(v)
-	}
-	if len(src)%2 == 1 {
-		dst[len(src)] = 0
-	}
-}
-
 // GemmI8 computes C = ((A − za)·Qᵀ) ⊙ (sa ⊗ scale) + bias for the columns of
 // panels [p0, p1) with exact int32 sums: A is m rows of lda ≥ p.ActBytes()
 // bytes from p.QuantizeAct, with its per-row scales sa and zero points za.

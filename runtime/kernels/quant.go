@@ -2,7 +2,7 @@ package kernels
 
 // QuantizeI16 quantizes the activation row x symmetrically to int8 values,
 // stored widened in q (PairLen(len(x)) values, zero-padded) for GemmI8, and
-// returns the scale. It matches quant.QuantizeRow followed by WidenI8 bit for
+// returns the scale. It matches quant.QuantizeRow widened to int16, bit for
 // bit: scale max|x|/127, round half away from zero, clamp to ±127; an
 // all-zero row gets scale 0.
 func QuantizeI16(x []float32, q []int16) float32 {
