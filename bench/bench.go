@@ -325,25 +325,34 @@ func (r *runner) model(ctx context.Context, spec ModelSpec) (*Model, error) {
 	}
 	r.step(1, "%s: reference embeddings", m.Name)
 
-	var timed []*timings
+	// One run per backend × precision × threads; later rounds time them
+	// again in the same order.
+	type runSpec struct {
+		be      runtime.Backend
+		prec    runtime.Precision
+		threads int
+	}
+	var specs []runSpec
+	for _, name := range r.o.Backends {
+		be, _ := runtime.Get(name)
+		for _, prec := range r.o.Precisions {
+			for _, th := range r.o.Threads {
+				specs = append(specs, runSpec{be, prec, th})
+			}
+		}
+	}
+	timed := make([]*timings, len(specs))
 	for round := range r.o.Rounds {
-		i := 0
-		for _, name := range r.o.Backends {
-			be, _ := runtime.Get(name)
-			for _, prec := range r.o.Precisions {
-				for _, th := range r.o.Threads {
-					if round == 0 {
-						run, t, err := r.run(ctx, m, f, in, be, prec, th, r.evaluates(spec, th))
-						if err != nil {
-							return nil, fmt.Errorf("bench: %s: %s/%s: %w", m.Name, name, prec, err)
-						}
-						m.Runs = append(m.Runs, *run)
-						timed = append(timed, t)
-					} else if err := r.retime(ctx, m, f, in, be, prec, th, round, timed[i]); err != nil {
-						return nil, fmt.Errorf("bench: %s: %s/%s round %d: %w", m.Name, name, prec, round+1, err)
-					}
-					i++
+		for i, rs := range specs {
+			if round == 0 {
+				run, t, err := r.run(ctx, m, f, in, rs.be, rs.prec, rs.threads, r.evaluates(spec, rs.threads))
+				if err != nil {
+					return nil, fmt.Errorf("bench: %s: %s/%s: %w", m.Name, rs.be.Name(), rs.prec, err)
 				}
+				m.Runs = append(m.Runs, *run)
+				timed[i] = t
+			} else if err := r.retime(ctx, m, f, in, rs.be, rs.prec, rs.threads, round, timed[i]); err != nil {
+				return nil, fmt.Errorf("bench: %s: %s/%s round %d: %w", m.Name, rs.be.Name(), rs.prec, round+1, err)
 			}
 		}
 	}

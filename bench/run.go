@@ -18,10 +18,7 @@ import (
 func (r *runner) run(ctx context.Context, m *Model, f *models.File, in *fixed, be runtime.Backend, prec runtime.Precision, threads int, eval bool) (*RunReport, *timings, error) {
 	t := &timings{}
 	run := &RunReport{Backend: be.Name(), Precision: string(prec), Threads: threads}
-	label := fmt.Sprintf("%s %s/%s", m.Name, be.Name(), prec)
-	if threads > 0 {
-		label += fmt.Sprintf(" threads=%d", threads)
-	}
+	label := runLabel(m.Name, be, prec, threads, 0)
 	perRun := r.stepsPerRun(eval)
 	if !be.Capabilities().Supports(prec) {
 		run.Skipped = fmt.Sprintf("precision %s: %v", prec, runtime.ErrNotSupported)
@@ -100,6 +97,18 @@ func (r *runner) run(ctx context.Context, m *Model, f *models.File, in *fixed, b
 	return run, t, nil
 }
 
+// runLabel names a run (and a later round of it) in the progress steps.
+func runLabel(model string, be runtime.Backend, prec runtime.Precision, threads, round int) string {
+	label := fmt.Sprintf("%s %s/%s", model, be.Name(), prec)
+	if round > 0 {
+		label += fmt.Sprintf(" round %d", round+1)
+	}
+	if threads > 0 {
+		label += fmt.Sprintf(" threads=%d", threads)
+	}
+	return label
+}
+
 // timings are one run's timed loops, pooled over rounds: image batches in
 // Options.Batches order, then text lengths.
 type timings struct {
@@ -149,10 +158,7 @@ func pool(dst *[]sample, i int, s sample) {
 
 // retime is a later round of a run: open the session again, time it, close.
 func (r *runner) retime(ctx context.Context, m *Model, f *models.File, in *fixed, be runtime.Backend, prec runtime.Precision, threads, round int, t *timings) error {
-	label := fmt.Sprintf("%s %s/%s round %d", m.Name, be.Name(), prec, round+1)
-	if threads > 0 {
-		label += fmt.Sprintf(" threads=%d", threads)
-	}
+	label := runLabel(m.Name, be, prec, threads, round)
 	if len(t.image) == 0 && len(t.text) == 0 {
 		r.step(r.stepsPerRetime(), "%s: skipped", label)
 		return nil

@@ -25,9 +25,8 @@ import (
 
 	"github.com/edgeclip/edgeclip/models/arch"
 	"github.com/edgeclip/edgeclip/models/safetensors"
-	"github.com/edgeclip/edgeclip/runtime"
-
 	"github.com/edgeclip/edgeclip/models/tokenizer"
+	"github.com/edgeclip/edgeclip/runtime"
 )
 
 // Metadata keys of the format.

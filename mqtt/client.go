@@ -236,7 +236,10 @@ func (c *Client) Close() error {
 	}
 	c.cancel()
 	c.wg.Wait()
-	c.pc.Disconnect(250)
+	// Disconnect returns once the DISCONNECT is written; the bound only
+	// matters on a stalled link. Without it the broker publishes the will
+	// over "stopped".
+	c.pc.Disconnect(uint(min(2*time.Second, c.opts.PublishTimeout).Milliseconds()))
 	return err
 }
 

@@ -176,7 +176,11 @@ func TestStatusAndLastWill(t *testing.T) {
 			// "online" once, forwarded, rather than possibly twice (retained
 			// and forwarded) with the second copy arriving late.
 			p := newProbe(t, url, "watcher", true, "edgeclip/cam1/status")
-			c := startClient(t, px.URL(), &mqtttest.Handler{}, func(o *mqtt.Options) { o.KeepAlive = 2 * time.Second })
+			// The default keep-alive: px.down closes both ends, so neither side
+			// needs a ping to notice. With 2 s (ping timeout 2 s too) one loaded
+			// make test ended with the will over "stopped"; a ping timeout
+			// between "stopped" and the DISCONNECT is the likely cause.
+			c := startClient(t, px.URL(), &mqtttest.Handler{}, nil)
 			st := decode[mqtt.Status](t, p.nextOn("edgeclip/cam1/status", wait).Payload())
 			want := mqtt.Status{State: "online", Device: "cam1", Version: "v0.1.0", Model: "clip-vit-b32", ModelHash: "sha256:abc", Backend: "native"}
 			if diff := cmp.Diff(want, st); diff != "" {

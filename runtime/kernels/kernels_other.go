@@ -24,11 +24,3 @@ func maxAbsAsm(x []float32) float32                { return maxAbsGo(x) }
 func quantAsm(x []float32, inv float32, q []int16) { quantGo(x, inv, q) }
 
 const rows4 = false
-
-// The quad layout is AVX2's; here it only runs in Go, under test.
-func tileU8Asm(kq int, a []byte, lda int, b []int8, c []float32, ldc int, sa []float32, za []int32, sb []float32, cs []int32, bias []float32, mr int) {
-	tileU8Go(kq, a, lda, b, c, ldc, sa, za, sb, cs, bias, mr, Panel)
-}
-
-func minMaxAsm(x []float32) (lo, hi float32)                    { return minMaxGo(x) }
-func quantU8Asm(x []float32, inv float32, zero int32, q []byte) { quantU8Go(x, inv, zero, q) }

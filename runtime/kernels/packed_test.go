@@ -170,10 +170,7 @@ func actRows(rng *rand.Rand, p *PackedI8, a8 []int8, m, k, lda int) ([]byte, []i
 
 // unpack returns the weights p holds, from its panels.
 func (p *PackedI8) unpack() []int8 {
-	step, kl := 2, PairLen(p.K)
-	if p.quads {
-		step, kl = 4, QuadLen(p.K)
-	}
+	step, kl := p.group()
 	q := make([]int8, p.N*p.K)
 	for j := range p.N {
 		src := p.q[(j/Panel)*kl*Panel+(j%Panel)*step:]

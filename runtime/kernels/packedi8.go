@@ -64,30 +64,32 @@ func QuadLen(k int) int { return (k + 3) &^ 3 }
 // PackI8 packs q [n, k] with scales [n] and bias [n] (nil for none).
 func PackI8(q []int8, scale, bias []float32, n, k int) *PackedI8 {
 	p := &PackedI8{N: n, K: k, quads: quadLayout, scale: padBias(scale, n), bias: padBias(bias, n)}
-	if !p.quads {
-		kp := PairLen(k)
-		p.q = make([]int8, panels(n)*kp*Panel)
-		for j := range n {
-			dst := p.q[(j/Panel)*kp*Panel+(j%Panel)*2:]
-			for x, v := range q[j*k : (j+1)*k] {
-				dst[(x/2)*2*Panel+x%2] = v
-			}
-		}
-		return p
+	step, kl := p.group()
+	p.q = make([]int8, panels(n)*kl*Panel)
+	if p.quads {
+		p.colsum = make([]int32, panels(n)*Panel)
 	}
-	kq := QuadLen(k)
-	p.q = make([]int8, panels(n)*kq*Panel)
-	p.colsum = make([]int32, panels(n)*Panel)
 	for j := range n {
-		dst := p.q[(j/Panel)*kq*Panel+(j%Panel)*4:]
+		dst := p.q[(j/Panel)*kl*Panel+(j%Panel)*step:]
 		var sum int32
 		for x, v := range q[j*k : (j+1)*k] {
-			dst[(x/4)*4*Panel+x%4] = v
+			dst[(x/step)*step*Panel+x%step] = v
 			sum += int32(v)
 		}
-		p.colsum[j] = sum
+		if p.quads {
+			p.colsum[j] = sum
+		}
 	}
 	return p
+}
+
+// group is the number of consecutive k values a column stores together in
+// p's layout (2 or 4), and K rounded up to a multiple of it.
+func (p *PackedI8) group() (step, kl int) {
+	if p.quads {
+		return 4, QuadLen(p.K)
+	}
+	return 2, PairLen(p.K)
 }
 
 // Panels is the number of column panels.
@@ -164,24 +166,22 @@ func GemmI8(m int, a []byte, lda int, sa []float32, za []int32, p *PackedI8, p0,
 func (p *PackedI8) tile(pn int, a []byte, lda int, sa []float32, za []int32, c []float32, ldc, r, nc int) {
 	j0 := pn * Panel
 	sb, bias := p.scale[j0:j0+Panel], p.bias[j0:j0+Panel]
+	step, kl := p.group()
+	b := p.q[pn*kl*Panel : (pn+1)*kl*Panel]
 	if p.quads {
-		kq := QuadLen(p.K)
-		b := p.q[pn*kq*Panel : (pn+1)*kq*Panel]
 		cs := p.colsum[j0 : j0+Panel]
 		if useAsm {
-			tileU8Asm(kq/4, a, lda, b, c, ldc, sa, za, sb, cs, bias, r)
+			tileU8Asm(kl/step, a, lda, b, c, ldc, sa, za, sb, cs, bias, r)
 		} else {
-			tileU8Go(kq/4, a, lda, b, c, ldc, sa, za, sb, cs, bias, r, nc)
+			tileU8Go(kl/step, a, lda, b, c, ldc, sa, za, sb, cs, bias, r, nc)
 		}
 		return
 	}
-	kp := PairLen(p.K)
-	b := p.q[pn*kp*Panel : (pn+1)*kp*Panel]
-	a16 := i16(a[:(r-1)*lda+2*kp])
+	a16 := i16(a[:(r-1)*lda+2*kl])
 	if useAsm {
-		tileI8Asm(kp/2, a16, lda/2, b, c, ldc, sa, sb, bias, r)
+		tileI8Asm(kl/step, a16, lda/2, b, c, ldc, sa, sb, bias, r)
 	} else {
-		tileI8Go(kp/2, a16, lda/2, b, c, ldc, sa, sb, bias, r, nc)
+		tileI8Go(kl/step, a16, lda/2, b, c, ldc, sa, sb, bias, r, nc)
 	}
 }
 
